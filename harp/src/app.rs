@@ -1,0 +1,145 @@
+//! Start-up and the running instance: builds the shared `State`, binds every listener (so a
+//! port in use is an error before anything runs), spawns the accept loops on one tracker,
+//! and stops them all on shutdown.
+
+use crate::config::Config;
+use crate::net::{listener, tls};
+use crate::state::State;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why harp could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTPS listener: {0}")]
+    Tls(String),
+}
+
+/// A started harp: where it listens, and how to wait for it to stop.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub https_addr: Option<SocketAddr>,
+    pub control_addr: SocketAddr,
+    pub state: Arc<State>,
+    tracker: TaskTracker,
+}
+
+/// How long in-flight connections may finish after shutdown starts.
+const GRACE: Duration = Duration::from_secs(10);
+
+impl Running {
+    /// Waits until every task has stopped (after `shutdown` fired), at most the grace period.
+    pub async fn stopped(self) {
+        self.tracker.close();
+        let _ = tokio::time::timeout(GRACE, self.tracker.wait()).await;
+    }
+}
+
+fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    listener::bind(addr).map_err(|source| StartError::Bind { what, addr, source })
+}
+
+/// Starts every listener. Returns once they are bound and accepting.
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let cert_path = config.https_cert_path();
+    let tls = if cert_path.exists() {
+        Some(tls::https_server_config(&cert_path).map_err(StartError::Tls)?)
+    } else {
+        tracing::info!(path = %cert_path.display(), "no certificate; the HTTPS listener stays off");
+        None
+    };
+    let http = bind("HP_EXAPPS_ADDRESS", config.exapps_address)?;
+    let https = match &tls {
+        Some(_) => Some(bind(
+            "HP_EXAPPS_HTTPS_ADDRESS",
+            config.exapps_https_address,
+        )?),
+        None => None,
+    };
+    let control = bind("HP_CONTROL_ADDRESS", config.control_address)?;
+    let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
+    let http_addr = local(&http, config.exapps_address);
+    let https_addr = https
+        .as_ref()
+        .map(|l| local(l, config.exapps_https_address));
+    let control_addr = local(&control, config.control_address);
+
+    let state = Arc::new(State::new(config));
+    let tracker = TaskTracker::new();
+
+    {
+        let (state, shutdown_c, conns) = (state.clone(), shutdown.clone(), tracker.clone());
+        tracker.spawn(listener::accept_loop(
+            http,
+            shutdown.clone(),
+            conns,
+            move |stream, peer| {
+                crate::http::server::serve_connection(
+                    stream,
+                    peer,
+                    false,
+                    state.clone(),
+                    shutdown_c.clone(),
+                )
+            },
+        ));
+    }
+    if let (Some(listener), Some(tls)) = (https, tls) {
+        let acceptor = TlsAcceptor::from(tls);
+        let (state, shutdown_c, conns) = (state.clone(), shutdown.clone(), tracker.clone());
+        let handshake_timeout = state.config.timeouts.client;
+        tracker.spawn(listener::accept_loop(
+            listener,
+            shutdown.clone(),
+            conns,
+            move |stream, peer| {
+                let (acceptor, state, shutdown) =
+                    (acceptor.clone(), state.clone(), shutdown_c.clone());
+                async move {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    crate::http::server::serve_connection(tls, peer, h2, state, shutdown).await
+                }
+            },
+        ));
+    }
+    {
+        let (state, conns) = (state.clone(), tracker.clone());
+        tracker.spawn(listener::accept_loop(
+            control,
+            shutdown.clone(),
+            conns,
+            move |stream, _peer| crate::control_port::serve(stream, state.clone()),
+        ));
+    }
+    tracing::info!(http = %http_addr, https = ?https_addr, control = %control_addr, "harp is listening");
+    Ok(Running {
+        http_addr,
+        https_addr,
+        control_addr,
+        state,
+        tracker,
+    })
+}

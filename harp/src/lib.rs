@@ -1,0 +1,28 @@
+//! harp: a single-process, drop-in replacement for Nextcloud's HaRP, the proxy AppAPI uses to
+//! reach External Apps.
+//!
+//! Modules, one concern each:
+//! - [`config`]: `HP_*` variables parsed and checked once, every error reported at once.
+//! - [`app`]: start-up, listeners, the running instance and its shutdown.
+//! - [`net`]: sockets, TLS, client timeouts and the silent drop, the true client IP.
+//! - [`http`]: bodies, canned responses with HaRP's texts, per-connection serving.
+//! - [`proxy`]: the data plane `/exapps/<appid>/...`: the decision pipeline and forwarding.
+//! - [`auth`]: Nextcloud's `exapp-meta` and `user-info`, and the caches in front of them.
+//! - [`bans`]: brute-force protection per client IP.
+//! - [`control`]: AppAPI's control plane `/exapps/app_api/...`.
+//! - [`control_port`]: the loopback health and info port.
+//! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod bans;
+pub mod config;
+pub mod control;
+pub mod control_port;
+pub mod demo;
+pub mod http;
+pub mod net;
+pub mod proxy;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,125 @@
+//! The `harp` command: serve (configured by `HP_*` variables, as HaRP), check the
+//! configuration, or run the demo.
+
+use clap::{Parser, Subcommand};
+use harp::config::{Config, ProcessEnv};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for bad configuration (sysexits EX_USAGE), decision D12.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "harp",
+    version,
+    about = "A drop-in replacement for Nextcloud's HaRP proxy"
+)]
+struct Cli {
+    /// Check the configuration (HP_* variables), print it with secrets masked, and exit.
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default): configured by HP_* environment variables, as HaRP.
+    Serve,
+    /// Run harp on loopback with a built-in stand-in Nextcloud and a sample ExApp.
+    Demo {
+        /// Where harp listens.
+        #[arg(long, default_value = "127.0.0.1:8780")]
+        listen: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("harp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Some(Command::Demo { listen }) => runtime.block_on(demo(listen)),
+        Some(Command::Serve) | None => runtime.block_on(serve(cli.check_config)),
+    }
+}
+
+async fn demo(listen: String) -> ExitCode {
+    harp::telemetry::init(harp::config::LogLevel::Info, false);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match harp::demo::run(&listen, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("harp demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(check_only: bool) -> ExitCode {
+    let parsed = Config::from_env(&ProcessEnv);
+    let config = match parsed.result {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("harp: the configuration is not valid:");
+            for e in &errors {
+                eprintln!("  - {e}");
+            }
+            for w in &parsed.warnings {
+                eprintln!("  (warning) {w}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    harp::telemetry::init(config.log_level, config.log_json);
+    for w in &parsed.warnings {
+        tracing::warn!("{w}");
+    }
+    if check_only {
+        println!("{config:#?}");
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    let shutdown = CancellationToken::new();
+    let running = match harp::app::start(config, shutdown.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("harp: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    stop_on_signal(shutdown).await;
+    tracing::info!("shutting down");
+    running.stopped().await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGTERM or SIGINT (and cancels `shutdown`).
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    shutdown.cancel();
+}

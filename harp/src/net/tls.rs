@@ -1,0 +1,50 @@
+//! TLS for the HTTPS listener: `cert.pem` in HAProxy's `crt` format (certificate chain and
+//! private key in one PEM file, or the key in `cert.pem.key` beside it), ALPN `h2` and
+//! `http/1.1` (decision D9).
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Builds the HTTPS server configuration from a HAProxy-style PEM file.
+pub fn https_server_config(cert_pem: &Path) -> Result<Arc<ServerConfig>, String> {
+    let data =
+        std::fs::read(cert_pem).map_err(|e| format!("cannot read {}: {e}", cert_pem.display()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: invalid certificate PEM: {e}", cert_pem.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", cert_pem.display()));
+    }
+    let key = match PrivateKeyDer::from_pem_slice(&data) {
+        Ok(key) => key,
+        Err(_) => {
+            let sidecar = cert_pem.with_extension("pem.key");
+            let key_data = std::fs::read(&sidecar).map_err(|_| {
+                format!(
+                    "{}: no private key in the file and no {} beside it",
+                    cert_pem.display(),
+                    sidecar.display()
+                )
+            })?;
+            PrivateKeyDer::from_pem_slice(&key_data)
+                .map_err(|e| format!("{}: invalid private key: {e}", sidecar.display()))?
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            format!(
+                "{}: certificate and key do not fit: {e}",
+                cert_pem.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

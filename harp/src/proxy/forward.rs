@@ -1,0 +1,152 @@
+//! The upstream side of the data plane (contract §3.4): pooled HTTP/1.1 connections to ExApps,
+//! `HP_TIMEOUT_CONNECT` with HAProxy's `retries 3` (about 1 s apart), `HP_TIMEOUT_SERVER` for
+//! the response head and for gaps in a streamed response, and HAProxy's 502/503/504 pages.
+
+use super::resolve::Resolver;
+use crate::config::Timeouts;
+use crate::http::body::{self, Body, BoxError};
+use crate::http::streaming::IdleTimeout;
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+/// HAProxy's `retries 3`: the first attempt plus three more.
+const CONNECT_RETRIES: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// A TCP connector that retries failed connects like HAProxy.
+#[derive(Clone)]
+pub struct RetryConnector {
+    inner: HttpConnector,
+}
+
+impl Service<Uri> for RetryConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                match inner.call(uri.clone()).await {
+                    Ok(conn) => return Ok(conn),
+                    Err(e) if attempt >= CONNECT_RETRIES => return Err(e.into()),
+                    Err(e) => {
+                        tracing::debug!(%uri, attempt, error = %e, "connect to ExApp failed; retrying");
+                        attempt += 1;
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// What the ExApp side produced.
+pub enum Forwarded {
+    /// The ExApp answered (its status may trigger brute-force accounting).
+    Upstream(Response<hyper::body::Incoming>),
+    /// harp answered on the ExApp's behalf (DNS failure, unreachable, timeout).
+    Local(Response<Body>),
+}
+
+pub struct Upstream {
+    client: Client<RetryConnector, Body>,
+    pub resolver: Resolver,
+    timeouts: Timeouts,
+}
+
+impl Upstream {
+    pub fn new(timeouts: Timeouts) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(timeouts.connect));
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(512)
+            .build(RetryConnector { inner: http });
+        Upstream {
+            client,
+            resolver: Resolver::default(),
+            timeouts,
+        }
+    }
+
+    /// Sends `req` (whose URI holds only the path and query) to `host:port`.
+    pub async fn send(
+        &self,
+        mut req: Request<Body>,
+        host: &str,
+        resolved: Option<IpAddr>,
+        port: u16,
+    ) -> Forwarded {
+        let ip = match resolved {
+            Some(ip) => ip,
+            None => match self.resolver.resolve(host).await {
+                Ok(ip) => ip,
+                Err(e) => {
+                    // HaRP answers 404 when the ExApp's host cannot be resolved (§3.1 step 11).
+                    tracing::warn!(host, error = %e, "ExApp host cannot be resolved");
+                    return Forwarded::Local(body::not_found());
+                }
+            },
+        };
+        let authority = SocketAddr::new(ip, port).to_string();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let uri = match format!("http://{authority}{path}").parse::<Uri>() {
+            Ok(u) => u,
+            Err(_) => return Forwarded::Local(body::harp_unavailable()),
+        };
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        match tokio::time::timeout(self.timeouts.server, self.client.request(req)).await {
+            Err(_) => {
+                tracing::warn!(
+                    host,
+                    port,
+                    "ExApp sent no response head within HP_TIMEOUT_SERVER"
+                );
+                Forwarded::Local(body::gateway_timeout())
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                self.resolver.forget(host);
+                tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp unreachable");
+                Forwarded::Local(body::no_server())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp response invalid");
+                Forwarded::Local(body::bad_gateway())
+            }
+            Ok(Ok(resp)) => Forwarded::Upstream(resp),
+        }
+    }
+
+    /// Turns the ExApp's response into ours: body streamed with the server idle timeout,
+    /// connection-level headers removed.
+    pub fn relay(&self, resp: Response<hyper::body::Incoming>) -> Response<Body> {
+        let (mut parts, incoming) = resp.into_parts();
+        super::headers::strip_hop_by_hop(&mut parts.headers, false);
+        let body =
+            IdleTimeout::new(incoming, self.timeouts.server, "ExApp response").boxed_unsync();
+        Response::from_parts(parts, body)
+    }
+}
