@@ -325,13 +325,14 @@ impl Config {
         let connect_raw = r.or_default(HP_TIMEOUT_CONNECT, "30s");
         let client_raw = r.or_default(HP_TIMEOUT_CLIENT, "30s");
         let server_raw = r.or_default(HP_TIMEOUT_SERVER, "1800s");
-        let tunnel_raw = r
-            .raw(HP_TIMEOUT_TUNNEL)
-            .unwrap_or_else(|| server_raw.clone());
         let connect = r.time(HP_TIMEOUT_CONNECT, &connect_raw);
         let client = r.time(HP_TIMEOUT_CLIENT, &client_raw);
         let server = r.time(HP_TIMEOUT_SERVER, &server_raw);
-        let mut tunnel = r.time(HP_TIMEOUT_TUNNEL, &tunnel_raw);
+        // HaRP's default for the tunnel timeout is the server timeout.
+        let mut tunnel = match r.raw(HP_TIMEOUT_TUNNEL) {
+            Some(raw) => r.time(HP_TIMEOUT_TUNNEL, &raw),
+            None => server,
+        };
         if tunnel.is_zero() {
             // HaRP's start.sh turns 0 into 24d: "no idle limit" for WebSockets.
             tunnel = Duration::from_secs(24 * 86400);
