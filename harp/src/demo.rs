@@ -56,7 +56,7 @@ pub fn demo_requests(base: &str) -> Vec<(String, u16)> {
         (format!("curl -s {app}/user"), 403),
         (format!("curl -s -u usr:password {app}/admin"), 403),
         (format!("curl -s -u admin:admin {app}/admin"), 200),
-        (format!("curl -s -N {app}/sse?n=5&interval_ms=500"), 200),
+        (format!("curl -s -N '{app}/sse?n=5&interval_ms=500'"), 200),
         (format!("curl -s {app}/nothing-here"), 404),
         (
             format!("curl -s -H 'harp-shared-key: {DEMO_KEY}' {base}/exapps/app_api/info"),
