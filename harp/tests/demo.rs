@@ -27,9 +27,10 @@ fn demo_prints_commands_that_give_the_printed_answers() {
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("utf-8 output");
         if let Some((cmd, status)) = line.trim().split_once(" # ")
-            && cmd.starts_with("curl ") {
-                commands.push((cmd.trim().to_string(), status.trim().to_string()));
-            }
+            && cmd.starts_with("curl ")
+        {
+            commands.push((cmd.trim().to_string(), status.trim().to_string()));
+        }
         if line.starts_with("Stop with Ctrl-C") || started.elapsed() > Duration::from_secs(60) {
             break;
         }
