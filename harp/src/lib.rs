@@ -17,6 +17,7 @@
 pub mod app;
 pub mod auth;
 pub mod bans;
+pub mod certs;
 pub mod config;
 pub mod control;
 pub mod control_port;

@@ -86,6 +86,16 @@ pub fn bad_gateway() -> Response<Body> {
     )
 }
 
+pub fn request_timeout() -> Response<Body> {
+    let mut resp = haproxy_page(
+        StatusCode::REQUEST_TIMEOUT,
+        "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n",
+    );
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 pub fn forbidden_by_rules() -> Response<Body> {
     haproxy_page(
         StatusCode::FORBIDDEN,

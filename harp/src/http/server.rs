@@ -84,6 +84,8 @@ pub async fn serve_connection<T>(
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .max_header_size(MAX_HEAD)
+            // The 16 KiB limit decides, not a header count.
+            .max_headers(1000)
             .max_buf_size(MAX_HEAD.max(8192) * 4);
         let conn = builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);

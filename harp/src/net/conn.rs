@@ -7,6 +7,7 @@
 //!
 //! The request handler talks to it through the shared `ConnCtl`.
 
+use futures_util::task::AtomicWaker;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct ConnCtl {
     multiplexed: AtomicBool,
     drop_requested: AtomicBool,
     drop_notify: Notify,
+    /// The reader waiting while a request runs: woken when the connection turns idle, so the
+    /// keep-alive timer starts from the end of the response.
+    reader: AtomicWaker,
 }
 
 impl ConnCtl {
@@ -52,6 +56,7 @@ impl ConnCtl {
     pub fn request_finished(&self) {
         if self.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle_epoch.fetch_add(1, Ordering::AcqRel);
+            self.reader.wake();
         }
     }
 
@@ -206,6 +211,7 @@ impl<T: AsyncRead + AsyncWrite + Linger + Unpin> AsyncRead for ClientIo<T> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 if !this.ctl.head_timers_apply() {
+                    this.ctl.reader.register(cx.waker());
                     return Poll::Pending;
                 }
                 if !this.read_armed {

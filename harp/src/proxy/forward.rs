@@ -57,6 +57,21 @@ impl Service<Uri> for RetryConnector {
     }
 }
 
+/// Whether a failed exchange failed because the client's request body stalled.
+fn caused_by_client_body(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<crate::http::streaming::BodyIdle>()
+            .is_some()
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// What the ExApp side produced.
 pub enum Forwarded {
     /// The ExApp answered (its status may trigger brute-force accounting).
@@ -131,6 +146,10 @@ impl Upstream {
                 self.resolver.forget(host);
                 tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp unreachable");
                 Forwarded::Local(body::no_server())
+            }
+            Ok(Err(e)) if caused_by_client_body(&e) => {
+                tracing::info!(host, port, "client stopped sending its request body");
+                Forwarded::Local(body::request_timeout())
             }
             Ok(Err(e)) => {
                 tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp response invalid");
