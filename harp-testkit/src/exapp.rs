@@ -53,20 +53,23 @@ impl FakeExApp {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let shared = seen.clone();
-        let task = crate::accept_forever(listener, move |stream| {
-            let seen = shared.clone();
-            async move {
-                let service = service_fn(move |req| {
-                    let seen = seen.clone();
-                    async move { Ok::<_, Infallible>(handle(seen, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            }
-        });
+        let task = crate::accept_forever(listener, move |stream| serve_one(shared.clone(), stream));
         FakeExApp { addr, seen, task }
+    }
+
+    /// Serves on a unix socket at `path`, as ExApps behind frpc's `unix_domain_socket` plugin do
+    /// (`addr` is then meaningless).
+    pub fn start_unix(path: &std::path::Path) -> std::io::Result<Self> {
+        let listener = tokio::net::UnixListener::bind(path)?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let shared = seen.clone();
+        let task =
+            crate::accept_forever_unix(listener, move |stream| serve_one(shared.clone(), stream));
+        Ok(FakeExApp {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seen,
+            task,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -81,6 +84,20 @@ impl FakeExApp {
     pub fn request_count(&self) -> usize {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+async fn serve_one<S>(seen: Arc<Mutex<Vec<Value>>>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let seen = seen.clone();
+        async move { Ok::<_, Infallible>(handle(seen, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
 }
 
 fn full(status: StatusCode, content_type: &'static str, data: impl Into<Bytes>) -> Response<Body> {

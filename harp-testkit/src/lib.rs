@@ -34,3 +34,24 @@ where
         }
     })
 }
+
+/// The same for a unix socket listener.
+pub(crate) fn accept_forever_unix<F, Fut>(
+    listener: tokio::net::UnixListener,
+    serve: F,
+) -> JoinHandle<()>
+where
+    F: Fn(tokio::net::UnixStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream));
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    })
+}

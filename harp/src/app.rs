@@ -23,6 +23,8 @@ pub enum StartError {
     },
     #[error("HTTPS listener: {0}")]
     Tls(String),
+    #[error("FRP certificates: {0}")]
+    Certs(String),
 }
 
 /// A started harp: where it listens, and how to wait for it to stop.
@@ -30,6 +32,7 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub https_addr: Option<SocketAddr>,
     pub control_addr: SocketAddr,
+    pub frp_addr: SocketAddr,
     pub state: Arc<State>,
     tracker: TaskTracker,
 }
@@ -67,14 +70,30 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         None => None,
     };
     let control = bind("HP_CONTROL_ADDRESS", config.control_address)?;
+    crate::certs::ensure(
+        &config.certs_dir,
+        config.frp_disable_tls,
+        config.frp_cert_validity_days,
+    )
+    .map_err(StartError::Certs)?;
+    let frp_tls = if config.frp_disable_tls {
+        None
+    } else {
+        let paths = crate::certs::FrpCertPaths::new(&config.certs_dir);
+        Some(TlsAcceptor::from(
+            crate::tunnel::accept::server_tls(&paths).map_err(StartError::Certs)?,
+        ))
+    };
+    let frp = bind("HP_FRP_ADDRESS", config.frp_address)?;
     let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);
     let http_addr = local(&http, config.exapps_address);
     let https_addr = https
         .as_ref()
         .map(|l| local(l, config.exapps_https_address));
     let control_addr = local(&control, config.control_address);
+    let frp_addr = local(&frp, config.frp_address);
 
-    let state = Arc::new(State::new(config));
+    let state = Arc::new(State::new(config, shutdown.clone()));
     let tracker = TaskTracker::new();
 
     {
@@ -134,11 +153,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             move |stream, _peer| crate::control_port::serve(stream, state.clone()),
         ));
     }
+    {
+        let (state, conns) = (state.clone(), tracker.clone());
+        tracker.spawn(listener::accept_loop(
+            frp,
+            shutdown.clone(),
+            conns,
+            move |stream, peer| {
+                crate::tunnel::serve_connection(state.clone(), stream, peer, frp_tls.clone())
+            },
+        ));
+    }
+    tracing::info!(frp = %frp_addr, tls = !state.config.frp_disable_tls, "tunnel server listening");
     tracing::info!(http = %http_addr, https = ?https_addr, control = %control_addr, "harp is listening");
     Ok(Running {
         http_addr,
         https_addr,
         control_addr,
+        frp_addr,
         state,
         tracker,
     })

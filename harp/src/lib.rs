@@ -10,6 +10,8 @@
 //! - [`auth`]: Nextcloud's `exapp-meta` and `user-info`, and the caches in front of them.
 //! - [`bans`]: brute-force protection per client IP.
 //! - [`control`]: AppAPI's control plane `/exapps/app_api/...`.
+//! - [`tunnel`]: the FRP-compatible tunnel server that `frpc` clients log in to.
+//! - [`certs`]: the FRP certificates, generated on first start.
 //! - [`control_port`]: the loopback health and info port.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
 #![forbid(unsafe_code)]
@@ -27,3 +29,4 @@ pub mod net;
 pub mod proxy;
 pub mod state;
 pub mod telemetry;
+pub mod tunnel;

@@ -6,6 +6,8 @@ use crate::auth::sessions::SessionCache;
 use crate::bans::Bans;
 use crate::config::Config;
 use crate::proxy::forward::Upstream;
+use crate::tunnel::Tunnels;
+use tokio_util::sync::CancellationToken;
 
 pub struct State {
     pub config: Config,
@@ -14,10 +16,13 @@ pub struct State {
     pub exapps: ExAppCache,
     pub sessions: SessionCache,
     pub upstream: Upstream,
+    pub tunnels: Tunnels,
+    /// Fires when harp shuts down.
+    pub shutdown: CancellationToken,
 }
 
 impl State {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, shutdown: CancellationToken) -> Self {
         State {
             bans: Bans::new(
                 config.blacklist_count,
@@ -28,6 +33,8 @@ impl State {
             exapps: ExAppCache::default(),
             sessions: SessionCache::new(config.session_lifetime),
             upstream: Upstream::new(config.timeouts),
+            tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
+            shutdown,
             config,
         }
     }

@@ -38,6 +38,7 @@ pub const HP_EXAPPS_HTTPS_ADDRESS: &str = "HP_EXAPPS_HTTPS_ADDRESS";
 pub const HP_FRP_ADDRESS: &str = "HP_FRP_ADDRESS";
 pub const HP_SPOA_ADDRESS: &str = "HP_SPOA_ADDRESS";
 pub const HP_FRP_DISABLE_TLS: &str = "HP_FRP_DISABLE_TLS";
+pub const HP_FRP_ALLOW_PORTS: &str = "HP_FRP_ALLOW_PORTS";
 pub const HP_FRP_CERT_VALIDITY_DAYS: &str = "HP_FRP_CERT_VALIDITY_DAYS";
 pub const HP_LOG_LEVEL: &str = "HP_LOG_LEVEL";
 pub const HP_LOG_FORMAT: &str = "HP_LOG_FORMAT";

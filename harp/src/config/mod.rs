@@ -49,6 +49,8 @@ pub struct Config {
     pub frp_address: SocketAddr,
     pub frp_disable_tls: bool,
     pub frp_cert_validity_days: u32,
+    /// Ports tunnel clients may publish (HaRP's `allowPorts`; `HP_FRP_ALLOW_PORTS`).
+    pub frp_allowed_ports: Vec<std::ops::RangeInclusive<u16>>,
     pub log_level: LogLevel,
     pub log_json: bool,
     pub trusted_proxies: Vec<IpNet>,
@@ -204,6 +206,18 @@ impl<E: Env> Reader<'_, E> {
         }
     }
 
+    /// `HP_FRP_ALLOW_PORTS`: `23000-23999,24000-24099` by default, as HaRP's frps.
+    fn port_ranges(&mut self) -> Vec<std::ops::RangeInclusive<u16>> {
+        let raw = self.or_default(HP_FRP_ALLOW_PORTS, "23000-23999,24000-24099");
+        match parse::port_ranges(&raw) {
+            Ok(r) => r,
+            Err(e) => {
+                self.errors.push(format!("{HP_FRP_ALLOW_PORTS}: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
     fn log_level(&mut self) -> LogLevel {
         let raw = self.or_default(HP_LOG_LEVEL, "warning");
         match raw.trim().to_ascii_lowercase().as_str() {
@@ -296,6 +310,7 @@ impl Config {
                 }
             },
         };
+        let frp_allowed_ports = r.port_ranges();
         let log_level = r.log_level();
         let log_json = match r.raw(HP_LOG_FORMAT).as_deref().map(str::trim) {
             None | Some("") | Some("plain") => false,
@@ -358,6 +373,7 @@ impl Config {
             frp_address,
             frp_disable_tls,
             frp_cert_validity_days,
+            frp_allowed_ports,
             log_level,
             log_json,
             trusted_proxies,

@@ -86,6 +86,27 @@ pub fn bind_address(value: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("'{value}': the host '{host}' cannot be resolved"))
 }
 
+/// Port ranges: `23000-23999,24000-24099` or single ports, comma-separated.
+pub fn port_ranges(value: &str) -> Result<Vec<std::ops::RangeInclusive<u16>>, String> {
+    let mut ranges = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(a), Ok(b)) = (a.trim().parse::<u16>(), b.trim().parse::<u16>()) else {
+            return Err(format!(
+                "'{part}' is not a port or a range like 23000-23999"
+            ));
+        };
+        if a == 0 || a > b {
+            return Err(format!("'{part}' is not a valid range"));
+        }
+        ranges.push(a..=b);
+    }
+    if ranges.is_empty() {
+        return Err("no ports given".to_string());
+    }
+    Ok(ranges)
+}
+
 /// `HP_TRUSTED_PROXY_IPS`: a comma-separated list of IPs and CIDR networks. Like HaRP, it
 /// tolerates quotes (straight and curly) around entries and masks host bits with a warning. Unlike
 /// HaRP, an entry that is not an address at all is an error, not a silently ignored log line.
@@ -203,6 +224,19 @@ mod tests {
         );
         assert!(bind_address("127.0.0.1").is_err());
         assert!(bind_address("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn port_range_lists() {
+        assert_eq!(
+            port_ranges("23000-23999, 24000-24099"),
+            Ok(vec![23000..=23999, 24000..=24099])
+        );
+        assert_eq!(port_ranges("25000"), Ok(vec![25000..=25000]));
+        assert!(port_ranges("").is_err());
+        assert!(port_ranges("2-1").is_err());
+        assert!(port_ranges("0-10").is_err());
+        assert!(port_ranges("x").is_err());
     }
 
     #[test]

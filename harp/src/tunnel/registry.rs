@@ -1,0 +1,198 @@
+//! Who holds what in the tunnel server (contract §7.2): proxy names (unique across clients),
+//! remote ports (inside the allowed ranges, one per client as HaRP's `maxPortsPerClient = 1`),
+//! and the live control session of each run id, so a reconnect with the same run id replaces
+//! the old session.
+
+use super::stats::ProxyStats;
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// HaRP's `allowPorts`: ExApps, then Docker engines.
+pub const DEFAULT_ALLOWED_PORTS: [RangeInclusive<u16>; 2] = [23000..=23999, 24000..=24099];
+/// HaRP's `maxPortsPerClient`.
+pub const MAX_PORTS_PER_CLIENT: usize = 1;
+
+/// Why a proxy cannot be registered; the texts are frps's, which frpc logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyRefused {
+    #[error("port not allowed")]
+    PortNotAllowed,
+    #[error("port already used")]
+    PortUsed,
+    #[error("no available port")]
+    NoPort,
+    #[error("proxy [{0}] already exists")]
+    NameTaken(String),
+    #[error("exceed the max_ports_per_client")]
+    TooManyPorts,
+}
+
+/// A proxy as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct ProxyEntry {
+    pub run_id: String,
+    /// The control session that registered it.
+    pub session: u64,
+    pub port: u16,
+    /// Stops the proxy's listener.
+    pub stop: CancellationToken,
+    pub stats: Arc<ProxyStats>,
+}
+
+#[derive(Default)]
+struct Inner {
+    proxies: HashMap<String, ProxyEntry>,
+    ports: HashMap<u16, String>,
+    /// Live control sessions: run id → (session number, its cancellation token).
+    controls: HashMap<String, (u64, CancellationToken)>,
+}
+
+pub struct Registry {
+    allowed: Vec<RangeInclusive<u16>>,
+    inner: Mutex<Inner>,
+}
+
+impl Registry {
+    pub fn new(allowed: Vec<RangeInclusive<u16>>) -> Self {
+        Registry {
+            allowed,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_allowed(&self, port: u16) -> bool {
+        self.allowed.iter().any(|r| r.contains(&port))
+    }
+
+    /// Registers control session number `session` for `run_id`; returns the token of the
+    /// session it replaces, if any.
+    pub fn add_control(
+        &self,
+        run_id: &str,
+        session: u64,
+        token: CancellationToken,
+    ) -> Option<CancellationToken> {
+        self.lock()
+            .controls
+            .insert(run_id.to_string(), (session, token))
+            .map(|(_, old)| old)
+    }
+
+    /// Forgets control session `session` of `run_id`, unless a newer one replaced it.
+    pub fn remove_control(&self, run_id: &str, session: u64) {
+        let mut inner = self.lock();
+        if inner
+            .controls
+            .get(run_id)
+            .is_some_and(|(s, _)| *s == session)
+        {
+            inner.controls.remove(run_id);
+        }
+    }
+
+    pub fn has_control(&self, run_id: &str) -> bool {
+        self.lock().controls.contains_key(run_id)
+    }
+
+    /// Reserves `name` on `port` (0 = pick a free allowed port) for `run_id`.
+    pub fn reserve(
+        &self,
+        run_id: &str,
+        session: u64,
+        name: &str,
+        port: u16,
+        stop: CancellationToken,
+        stats: Arc<ProxyStats>,
+    ) -> Result<u16, ProxyRefused> {
+        let mut inner = self.lock();
+        if inner.proxies.contains_key(name) {
+            return Err(ProxyRefused::NameTaken(name.to_string()));
+        }
+        let held = inner
+            .proxies
+            .values()
+            .filter(|p| p.run_id == run_id)
+            .count();
+        if held >= MAX_PORTS_PER_CLIENT {
+            return Err(ProxyRefused::TooManyPorts);
+        }
+        let port = if port == 0 {
+            self.allowed
+                .iter()
+                .flat_map(|r| r.clone())
+                .find(|p| !inner.ports.contains_key(p))
+                .ok_or(ProxyRefused::NoPort)?
+        } else if !self.is_allowed(port) {
+            return Err(ProxyRefused::PortNotAllowed);
+        } else if inner.ports.contains_key(&port) {
+            return Err(ProxyRefused::PortUsed);
+        } else {
+            port
+        };
+        inner.ports.insert(port, name.to_string());
+        inner.proxies.insert(
+            name.to_string(),
+            ProxyEntry {
+                run_id: run_id.to_string(),
+                session,
+                port,
+                stop,
+                stats,
+            },
+        );
+        Ok(port)
+    }
+
+    /// Releases a proxy (its listener is told to stop).
+    pub fn release(&self, name: &str) {
+        let mut inner = self.lock();
+        if let Some(entry) = inner.proxies.remove(name) {
+            inner.ports.remove(&entry.port);
+            entry.stop.cancel();
+        }
+    }
+
+    /// Releases every proxy of a control session.
+    pub fn release_session(&self, session: u64) {
+        let names: Vec<String> = self
+            .lock()
+            .proxies
+            .iter()
+            .filter(|(_, p)| p.session == session)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            self.release(&name);
+        }
+    }
+
+    /// Proxies by name, for observability.
+    pub fn proxies(&self) -> Vec<(String, ProxyEntry)> {
+        let mut list: Vec<_> = self
+            .lock()
+            .proxies
+            .iter()
+            .map(|(n, p)| (n.clone(), p.clone()))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
+    }
+
+    /// Whether proxies of `run_id` registered by another session than `session` remain.
+    pub fn held_by_other_session(&self, run_id: &str, session: u64) -> bool {
+        self.lock()
+            .proxies
+            .values()
+            .any(|p| p.run_id == run_id && p.session != session)
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.lock().controls.len()
+    }
+}

