@@ -11,8 +11,10 @@
 //! - [`bans`]: brute-force protection per client IP.
 //! - [`control`]: AppAPI's control plane `/exapps/app_api/...`.
 //! - [`tunnel`]: the FRP-compatible tunnel server that `frpc` clients log in to.
+//! - [`tunnel_client`]: `harp tunnel`, an frpc-compatible client that reads HaRP's `frpc.toml`.
 //! - [`certs`]: the FRP certificates, generated on first start.
 //! - [`control_port`]: the loopback health and info port.
+//! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
 #![forbid(unsafe_code)]
 
@@ -24,9 +26,11 @@ pub mod config;
 pub mod control;
 pub mod control_port;
 pub mod demo;
+pub mod engine;
 pub mod http;
 pub mod net;
 pub mod proxy;
 pub mod state;
 pub mod telemetry;
 pub mod tunnel;
+pub mod tunnel_client;

@@ -4,6 +4,7 @@
 //! deployment work (issue 4).
 
 mod info;
+pub mod passthrough;
 mod storage;
 
 pub use info::{heartbeat, info};
@@ -33,11 +34,10 @@ pub async fn handle(
     let engine_port = req
         .headers()
         .get(DOCKER_ENGINE_PORT)
-        .filter(|v| !v.is_empty());
-    if engine_port.is_some() && !target.starts_with("/docker/") {
-        // The filtered pass-through belongs to the deployment work (issue 4); until then the
-        // engine is unreachable, as HaRP answers with no tunnel on that port.
-        return Outcome::Respond(body::no_server());
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if let Some(port) = engine_port.filter(|_| !target.starts_with("/docker/")) {
+        return Outcome::Respond(passthrough::forward(state, req, target, &port).await);
     }
     // 3. The control API.
     Outcome::Respond(route(state, req, target).await)

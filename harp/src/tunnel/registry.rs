@@ -172,6 +172,11 @@ impl Registry {
         }
     }
 
+    /// Whether a tunnel client has published `port`.
+    pub fn port_taken(&self, port: u16) -> bool {
+        self.lock().ports.contains_key(&port)
+    }
+
     /// Proxies by name, for observability.
     pub fn proxies(&self) -> Vec<(String, ProxyEntry)> {
         let mut list: Vec<_> = self
