@@ -1,5 +1,6 @@
-//! The loopback control port (decision D8, default `127.0.0.1:8200`): `GET /heartbeat` and
-//! `GET /info` without a key, for health checks and monitoring on the host.
+//! The loopback control port (decision D8, default `127.0.0.1:8200`): `GET /heartbeat`,
+//! `GET /info` and `GET /tunnels` (connected tunnel clients, their ports and traffic) without a
+//! key, for health checks and monitoring on the host.
 
 use crate::http::body::{self, Body};
 use crate::state::State;
@@ -27,6 +28,10 @@ fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
     match req.uri().path() {
         "/heartbeat" => crate::control::heartbeat(),
         "/info" => crate::control::info(state),
+        "/tunnels" => body::json(
+            StatusCode::OK,
+            &crate::tunnel::report::report(&state.tunnels),
+        ),
         _ => body::control_status(StatusCode::NOT_FOUND),
     }
 }

@@ -266,6 +266,47 @@ async fn real_frpc_with_harps_exapp_shape_serves_http_and_websocket() {
 }
 
 #[tokio::test]
+async fn connected_clients_show_on_the_control_port() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert_eq!(
+        get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+    let control = bed.harp.running.as_ref().unwrap().control_addr;
+    let report = get(control, "/tunnels", &[]).await.json();
+    let client = &report["clients"][0];
+    assert_eq!(client["version"], "0.65.0");
+    assert_eq!(
+        client["address"].as_str().unwrap().split(':').next(),
+        Some("127.0.0.1")
+    );
+    let proxy = &client["proxies"][0];
+    assert_eq!(proxy["name"], APP);
+    assert_eq!(proxy["port"], bed.remote_port);
+    assert_eq!(proxy["connections_total"], 1);
+    assert!(proxy["bytes_in"].as_u64().unwrap() > 0 && proxy["bytes_out"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
 async fn real_frpc_local_port_proxy() {
     let Some(bin) = require_frpc() else { return };
     let bed = Bed::new(&[]).await;

@@ -6,6 +6,7 @@
 
 use super::framed::{FrameReader, FrameWriter};
 use super::pool::Io;
+use super::registry::ClientInfo;
 use super::stats::ProxyStats;
 use crate::bans::Failure;
 use crate::net::client_ip::is_trusted;
@@ -90,11 +91,16 @@ pub async fn run(
         login.run_id.clone()
     };
     let session = tunnels.next_session.fetch_add(1, Ordering::Relaxed);
+    let info = ClientInfo {
+        run_id: run_id.clone(),
+        address: peer,
+        version: login.version.clone(),
+        os: login.os.clone(),
+        arch: login.arch.clone(),
+        since: std::time::SystemTime::now(),
+    };
     let cancel = CancellationToken::new();
-    if let Some(old) = tunnels
-        .registry
-        .add_control(&run_id, session, cancel.clone())
-    {
+    if let Some(old) = tunnels.registry.add_control(info, session, cancel.clone()) {
         tracing::info!(run_id, "client reconnected; replacing its previous session");
         old.cancel();
         // Wait until the old session has released its ports.

@@ -7,7 +7,8 @@
 //! - [`control`]: login and the control session;
 //! - [`pool`]: idle work connections per client;
 //! - [`proxy`]: published ports and the user ⇄ work connection relay;
-//! - [`registry`]: who holds which name, port and run id.
+//! - [`registry`]: who holds which name, port and run id;
+//! - [`report`]: clients, proxies and traffic for operators.
 
 pub mod accept;
 pub mod control;
@@ -15,6 +16,7 @@ pub mod framed;
 pub mod pool;
 pub mod proxy;
 pub mod registry;
+pub mod report;
 pub mod stats;
 
 use crate::state::State;

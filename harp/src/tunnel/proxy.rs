@@ -3,7 +3,7 @@
 //! announced with `StartWorkConn`, then bytes flow both ways until either side closes.
 
 use super::pool::{Pools, WorkConn};
-use super::stats::ProxyStats;
+use super::stats::{Counted, ProxyStats};
 use frp_wire::{Message, StartWorkConn};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,14 +52,18 @@ pub async fn serve(
 
 /// Hands one user connection to a work connection.
 async fn relay(
-    mut user: TcpStream,
+    user: TcpStream,
     peer: SocketAddr,
     port: u16,
     name: &str,
     run_id: &str,
     pools: &Pools,
-    stats: &ProxyStats,
+    stats: &Arc<ProxyStats>,
 ) {
+    let mut user = Counted {
+        io: user,
+        stats: stats.clone(),
+    };
     let start = Message::StartWorkConn(StartWorkConn {
         proxy_name: name.to_string(),
         src_addr: peer.ip().to_string(),
@@ -87,11 +91,8 @@ async fn relay(
             return;
         }
         stats.connection_opened();
-        match tokio::io::copy_bidirectional(&mut user, &mut io).await {
-            Ok((up, down)) => stats.add_bytes(up, down),
-            Err(e) => {
-                tracing::debug!(proxy = name, error = %e, "tunnelled connection ended with an error")
-            }
+        if let Err(e) = tokio::io::copy_bidirectional(&mut user, &mut io).await {
+            tracing::debug!(proxy = name, error = %e, "tunnelled connection ended with an error");
         }
         stats.connection_closed();
         return;

@@ -41,8 +41,20 @@ pub struct ProxyEntry {
     pub stats: Arc<ProxyStats>,
 }
 
+/// What a logged-in client told us about itself.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub run_id: String,
+    pub address: std::net::SocketAddr,
+    pub version: String,
+    pub os: String,
+    pub arch: String,
+    pub since: std::time::SystemTime,
+}
+
 #[derive(Default)]
 struct Inner {
+    clients: HashMap<u64, ClientInfo>,
     proxies: HashMap<String, ProxyEntry>,
     ports: HashMap<u16, String>,
     /// Live control sessions: run id → (session number, its cancellation token).
@@ -74,19 +86,23 @@ impl Registry {
     /// session it replaces, if any.
     pub fn add_control(
         &self,
-        run_id: &str,
+        info: ClientInfo,
         session: u64,
         token: CancellationToken,
     ) -> Option<CancellationToken> {
-        self.lock()
+        let mut inner = self.lock();
+        let run_id = info.run_id.clone();
+        inner.clients.insert(session, info);
+        inner
             .controls
-            .insert(run_id.to_string(), (session, token))
+            .insert(run_id, (session, token))
             .map(|(_, old)| old)
     }
 
     /// Forgets control session `session` of `run_id`, unless a newer one replaced it.
     pub fn remove_control(&self, run_id: &str, session: u64) {
         let mut inner = self.lock();
+        inner.clients.remove(&session);
         if inner
             .controls
             .get(run_id)
@@ -199,5 +215,17 @@ impl Registry {
 
     pub fn client_count(&self) -> usize {
         self.lock().controls.len()
+    }
+
+    /// Connected clients with their session numbers, oldest first.
+    pub fn clients(&self) -> Vec<(u64, ClientInfo)> {
+        let mut list: Vec<_> = self
+            .lock()
+            .clients
+            .iter()
+            .map(|(s, c)| (*s, c.clone()))
+            .collect();
+        list.sort_by_key(|(s, _)| *s);
+        list
     }
 }
