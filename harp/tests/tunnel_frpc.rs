@@ -265,6 +265,104 @@ async fn real_frpc_with_harps_exapp_shape_serves_http_and_websocket() {
     assert_eq!(echo.into_text().unwrap().as_str(), "Echo: hi");
 }
 
+/// Streams `bytes` through `path` and returns how many arrived, never holding the body.
+async fn stream_download(addr: std::net::SocketAddr, path: &str) -> u64 {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header("host", "harp.test")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut body = sender.send_request(req).await.unwrap().into_body();
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        total += frame.unwrap().data_ref().map_or(0, |d| d.len() as u64);
+    }
+    total
+}
+
+/// Streams a generated body of `bytes` to `path`; returns the ExApp's JSON answer.
+async fn stream_upload(addr: std::net::SocketAddr, path: &str, bytes: u64) -> serde_json::Value {
+    use http_body_util::BodyExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    tokio::spawn(async move {
+        let chunk = bytes::Bytes::from(vec![b'u'; 256 * 1024]);
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if tx.send(chunk.slice(..n)).await.is_err() {
+                return;
+            }
+            left -= n as u64;
+        }
+    });
+    let body =
+        http_body_util::StreamBody::new(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| {
+                (
+                    Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(b)),
+                    rx,
+                )
+            })
+        }));
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header("host", "harp.test")
+        .body(body)
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn one_gib_each_way_through_the_tunnel() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &unix_proxy(APP, bed.remote_port, &bed.socket),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    const GIB: u64 = 1 << 30;
+    let started = Instant::now();
+    let got = stream_download(
+        bed.harp.addr,
+        &format!("/exapps/{APP}/download?bytes={GIB}"),
+    )
+    .await;
+    assert_eq!(got, GIB);
+    let down = started.elapsed();
+    let started = Instant::now();
+    let answer = stream_upload(bed.harp.addr, &format!("/exapps/{APP}/upload"), GIB).await;
+    assert_eq!(answer["bytes"], GIB);
+    println!(
+        "1 GiB through the tunnel: download {down:?}, upload {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn connected_clients_show_on_the_control_port() {
     let Some(bin) = require_frpc() else { return };
