@@ -3,6 +3,7 @@
 //! needs: `/heartbeat`, `/info` and `exapp_storage`. Deployment endpoints are added by the
 //! deployment work (issue 4).
 
+mod docker;
 mod info;
 pub mod passthrough;
 mod storage;
@@ -53,6 +54,7 @@ async fn route(
     match segments.as_slice() {
         ["heartbeat"] => only(&method, Method::GET, heartbeat),
         ["info"] => only(&method, Method::GET, || info(state)),
+        ["docker", "exapp", op] => docker::handle(state, req, op).await,
         ["exapp_storage", app_id] if !app_id.is_empty() => {
             let app_id = percent_encoding::percent_decode_str(app_id)
                 .decode_utf8_lossy()
