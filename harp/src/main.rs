@@ -1,8 +1,9 @@
 //! The `harp` command: serve (configured by `HP_*` variables, as HaRP), check the
-//! configuration, or run the demo.
+//! configuration, run the demo, or run the frpc-compatible tunnel client.
 
 use clap::{Parser, Subcommand};
 use harp::config::{Config, ProcessEnv};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8780")]
         listen: String,
     },
+    /// Run an frpc-compatible tunnel client from an frpc.toml (HaRP's ExApp shape).
+    Tunnel {
+        /// The frpc.toml to read.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Some(Command::Demo { listen }) => runtime.block_on(demo(listen)),
+        Some(Command::Tunnel { config }) => runtime.block_on(tunnel(config)),
         Some(Command::Serve) | None => runtime.block_on(serve(cli.check_config)),
     }
 }
@@ -63,6 +71,38 @@ async fn demo(listen: String) -> ExitCode {
         Err(e) => {
             eprintln!("harp demo: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn tunnel(path: PathBuf) -> ExitCode {
+    use harp::tunnel_client::{self, ClientError};
+    let loaded = match tunnel_client::load(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("harp tunnel: {}: {e}", path.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let level = loaded
+        .config
+        .log_level
+        .unwrap_or(harp::config::LogLevel::Info);
+    harp::telemetry::init(level, false);
+    for w in &loaded.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match tunnel_client::run(loaded.config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("harp tunnel: {e}");
+            match e {
+                ClientError::Config(_) => ExitCode::from(EXIT_CONFIG),
+                ClientError::LoginFailed(_) => ExitCode::FAILURE,
+            }
         }
     }
 }
