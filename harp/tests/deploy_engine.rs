@@ -330,3 +330,100 @@ async fn errors_against_the_real_engine() {
     assert_eq!(h.state().bans.tracked(), 1);
     drop(cleanup);
 }
+
+/// A TCP relay to the engine's socket that the test can pull the plug on, standing in for an
+/// engine (or its tunnel) that dies in the middle of a deployment.
+struct Relay {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(engine: &Engine) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let socket = engine.socket_path();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let socket = socket.clone();
+                conns.spawn(async move {
+                    if let Ok(mut unix) = tokio::net::UnixStream::connect(socket).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                    }
+                });
+            }
+        });
+        Relay { port, task }
+    }
+
+    /// Stops accepting and drops every relayed connection.
+    fn kill(&self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn engine_gone_in_the_middle_of_wait_for_start() {
+    let Some(engine) = Engine::require() else {
+        return;
+    };
+    let app = engine::unique_name("harp-gone");
+    let mut cleanup = Cleanup::new(&engine);
+    cleanup
+        .container(&format!("nc_app_{app}"))
+        .volume(&format!("nc_app_{app}_data"));
+    engine.pull_test_image().await;
+    let h = harp_for(&engine, engine::free_port()).await;
+    let relay = Relay::start(&engine).await;
+    let port = relay.port.to_string();
+    let hdr = [
+        ("harp-shared-key", KEY),
+        ("docker-engine-port", port.as_str()),
+    ];
+    let path = "/exapps/app_api/docker/exapp/";
+    // Created but never started: wait_for_start keeps polling ("created" is not final).
+    let create = json!({"name": app, "image_id": engine.image(), "network_mode": "host", "environment_variables": [format!("APP_PORT={}", engine::free_port())]});
+    let r = send(
+        h.addr,
+        "POST",
+        &format!("{path}create"),
+        &hdr,
+        &create.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let addr = h.addr;
+    let body = json!({"name": app}).to_string();
+    let port2 = port.clone();
+    let waiting = tokio::spawn(async move {
+        let hdr = [
+            ("harp-shared-key", KEY),
+            ("docker-engine-port", port2.as_str()),
+        ];
+        send(
+            addr,
+            "POST",
+            "/exapps/app_api/docker/exapp/wait_for_start",
+            &hdr,
+            &body,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await; // let a few polls happen
+    relay.kill();
+    let r = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("answers promptly")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (
+            503,
+            format!("Could not connect to Docker Engine on port {port}")
+        )
+    );
+    drop(cleanup);
+}

@@ -5,6 +5,8 @@
 //! through `/exapps/<appid>/` and the tunnel. Nextcloud is the contract-built stand-in.
 
 mod common;
+#[path = "common/engine.rs"]
+mod engine;
 use common::*;
 use harp_testkit::exapp::FakeExApp;
 use harp_testkit::nextcloud::FakeNextcloud;
@@ -577,4 +579,43 @@ async fn restarting_frpc_restores_routing() {
         200
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A Docker engine joined through a tunnel (HaRP's remote-engine shape: frpc with the
+/// `unix_domain_socket` plugin on the engine's socket, remotePort in 24001–24099) is reached by
+/// its `docker-engine-port` through the pass-through.
+#[tokio::test]
+async fn remote_docker_engine_joined_by_a_tunnel() {
+    let Some(bin) = require_frpc() else { return };
+    let Some(engine) = engine::Engine::require() else {
+        return;
+    };
+    let bed = Bed::new(&[]).await;
+    let config = bed.write_config(
+        "frpc-engine.toml",
+        &frpc_toml(
+            bed.frp_port(),
+            Some(&bed.certs()),
+            KEY,
+            &unix_proxy("remote-engine", bed.remote_port, &engine.socket_path()),
+        ),
+    );
+    let frpc = Frpc::start(&bin, &config);
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    let port = bed.remote_port.to_string();
+    let r = get(
+        bed.harp.addr,
+        "/exapps/app_api/v1.41/_ping",
+        &[
+            ("harp-shared-key", KEY),
+            ("docker-engine-port", port.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "OK"));
 }
