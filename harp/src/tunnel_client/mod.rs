@@ -178,7 +178,7 @@ async fn supervise(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(
     loop {
         tracing::info!(server = target, "connecting to the tunnel server");
         let attempt = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break,
             attempt = session::run(&shared) => attempt,
         };
         let delay = match attempt {
@@ -218,8 +218,10 @@ async fn supervise(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
     }
+    tracing::info!("tunnel client stopped");
+    Ok(())
 }
