@@ -77,12 +77,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
     )
     .map_err(StartError::Certs)?;
     let frp_tls = if config.frp_disable_tls {
-        None
+        let config = crate::tunnel::accept::throwaway_tls().map_err(StartError::Certs)?;
+        crate::tunnel::accept::TlsMode::Optional(TlsAcceptor::from(config))
     } else {
         let paths = crate::certs::FrpCertPaths::new(&config.certs_dir);
-        Some(TlsAcceptor::from(
-            crate::tunnel::accept::server_tls(&paths).map_err(StartError::Certs)?,
-        ))
+        let config = crate::tunnel::accept::server_tls(&paths).map_err(StartError::Certs)?;
+        crate::tunnel::accept::TlsMode::Required(TlsAcceptor::from(config))
     };
     let frp = bind("HP_FRP_ADDRESS", config.frp_address)?;
     let local = |l: &tokio::net::TcpListener, fallback| l.local_addr().unwrap_or(fallback);

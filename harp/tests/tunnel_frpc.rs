@@ -619,3 +619,32 @@ async fn remote_docker_engine_joined_by_a_tunnel() {
     .await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "OK"));
 }
+
+/// HaRP's frps with `HP_FRP_DISABLE_TLS=true` still accepts frpc's default TLS (with a
+/// throw-away certificate): ExApp images whose no-TLS `frpc.toml` omits
+/// `transport.tls.enable = false` keep working.
+#[tokio::test]
+async fn default_tls_frpc_accepted_when_tunnel_tls_is_disabled() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(&[("HP_FRP_DISABLE_TLS", "true")]).await;
+    let toml = frpc_toml(
+        bed.frp_port(),
+        None,
+        KEY,
+        &unix_proxy(APP, bed.remote_port, &bed.socket),
+    )
+    .replace("transport.tls.enable = false\n", "");
+    let frpc = Frpc::start(&bin, &bed.write_config("frpc.toml", &toml));
+    assert!(
+        frpc.wait_for("start proxy success", Duration::from_secs(20))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    assert_eq!(
+        get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+}

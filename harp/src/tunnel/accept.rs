@@ -65,37 +65,58 @@ pub fn server_tls(paths: &FrpCertPaths) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// With `HP_FRP_DISABLE_TLS=true` HaRP's frps still accepts TLS clients (frpc enables TLS by
+/// default), with a throw-away self-signed certificate and no client certificate check. frpc
+/// without `trustedCaFile` accepts any server certificate.
+pub fn throwaway_tls() -> Result<Arc<ServerConfig>, String> {
+    let cert = rcgen::generate_simple_self_signed(vec![crate::certs::SERVER_NAME.to_string()])
+        .map_err(|e| format!("throw-away certificate: {e}"))?;
+    let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+        .map_err(|e| format!("throw-away key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .map_err(|e| format!("throw-away certificate: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// How the tunnel listener treats TLS.
+#[derive(Clone)]
+pub enum TlsMode {
+    /// Mutual TLS required (the default).
+    Required(TlsAcceptor),
+    /// `HP_FRP_DISABLE_TLS=true`: plain frp, or TLS with a throw-away certificate.
+    Optional(TlsAcceptor),
+}
+
 /// A tunnel connection after the handshake: plain TCP or TLS.
 pub enum TunnelIo {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
-/// Sniffs the first byte and completes TLS when it is used. `tls` is `None` when
-/// `HP_FRP_DISABLE_TLS=true`.
-pub async fn handshake(mut stream: TcpStream, tls: Option<&TlsAcceptor>) -> io::Result<TunnelIo> {
+/// Sniffs the first byte and completes TLS when it is used.
+pub async fn handshake(mut stream: TcpStream, mode: &TlsMode) -> io::Result<TunnelIo> {
     let mut first = [0u8; 1];
     let n = stream.peek(&mut first).await?;
     if n == 0 {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    match (first[0], tls) {
-        (CUSTOM_TLS_BYTE, Some(acceptor)) => {
+    let (TlsMode::Required(acceptor) | TlsMode::Optional(acceptor)) = mode;
+    match first[0] {
+        CUSTOM_TLS_BYTE => {
             stream.read_exact(&mut first).await?;
             Ok(TunnelIo::Tls(Box::new(acceptor.accept(stream).await?)))
         }
-        (TLS_HANDSHAKE_RECORD, Some(acceptor)) => {
-            Ok(TunnelIo::Tls(Box::new(acceptor.accept(stream).await?)))
-        }
-        (CUSTOM_TLS_BYTE | TLS_HANDSHAKE_RECORD, None) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "TLS client, but tunnel TLS is disabled (HP_FRP_DISABLE_TLS=true)",
-        )),
-        (_, Some(_)) => Err(io::Error::new(
+        TLS_HANDSHAKE_RECORD => Ok(TunnelIo::Tls(Box::new(acceptor.accept(stream).await?))),
+        _ if matches!(mode, TlsMode::Required(_)) => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "plain connection refused: tunnel clients must use TLS with HaRP's client certificate",
         )),
-        (_, None) => Ok(TunnelIo::Plain(stream)),
+        _ => Ok(TunnelIo::Plain(stream)),
     }
 }
 

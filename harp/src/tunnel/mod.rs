@@ -34,7 +34,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// frps's deadline for the first message of a new connection or stream.
@@ -74,18 +73,15 @@ pub async fn serve_connection(
     state: Arc<State>,
     stream: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    tls: accept::TlsMode,
 ) {
     let ip = peer.ip().to_canonical();
     if state.bans.is_banned(ip) {
         tracing::info!(%peer, "banned address; tunnel connection refused");
         return;
     }
-    let io = match tokio::time::timeout(
-        accept::HANDSHAKE_TIMEOUT,
-        accept::handshake(stream, tls.as_ref()),
-    )
-    .await
+    let io = match tokio::time::timeout(accept::HANDSHAKE_TIMEOUT, accept::handshake(stream, &tls))
+        .await
     {
         Ok(Ok(io)) => io,
         Ok(Err(e)) => {
