@@ -55,7 +55,12 @@ fn params(common_name: &str, san: Option<&str>, days: u32) -> Result<Certificate
     p.distinguished_name = dn;
     let now = OffsetDateTime::now_utc();
     p.not_before = now - Duration::minutes(5);
-    p.not_after = now + Duration::days(i64::from(days));
+    p.not_after = now
+        .checked_add(Duration::days(i64::from(days)))
+        .ok_or_else(|| format!("a validity of {days} days ends after the year 9999"))?;
+    // OpenSSL needs the key identifiers to tell the server certificate (CN=harp.nc) from the
+    // CA that has the same subject.
+    p.use_authority_key_identifier_extension = true;
     Ok(p)
 }
 
@@ -75,6 +80,7 @@ pub fn generate(paths: &FrpCertPaths, validity_days: u32) -> Result<(), String> 
         .map_err(|e| format!("cannot create {}: {e}", paths.dir.display()))?;
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = params(SERVER_NAME, None, validity_days)?;
+    ca_params.use_authority_key_identifier_extension = false;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -85,13 +91,17 @@ pub fn generate(paths: &FrpCertPaths, validity_days: u32) -> Result<(), String> 
     let issuer = Issuer::new(ca_params, &ca_key);
     let leaf = |name: &str| -> Result<(String, String), String> {
         let key = KeyPair::generate().map_err(err)?;
-        let cert = params(name, Some(name), validity_days)?
-            .signed_by(&key, &issuer)
-            .map_err(err)?;
+        let mut leaf_params = params(name, Some(name), validity_days)?;
+        // CA:FALSE, which also gives the leaf its own subject key identifier.
+        leaf_params.is_ca = IsCa::ExplicitNoCa;
+        let cert = leaf_params.signed_by(&key, &issuer).map_err(err)?;
         Ok((cert.pem(), key.serialize_pem()))
     };
     let (server_crt, server_key) = leaf(SERVER_NAME)?;
     let (client_crt, client_key) = leaf(CLIENT_NAME)?;
+    // Only now, with everything made, does the directory appear: a failure leaves nothing.
+    std::fs::create_dir_all(&paths.dir)
+        .map_err(|e| format!("cannot create {}: {e}", paths.dir.display()))?;
     write(&paths.ca_key(), &ca_key.serialize_pem(), true)?;
     write(&paths.ca_crt(), &ca_cert.pem(), false)?;
     write(&paths.server_key(), &server_key, true)?;

@@ -16,6 +16,9 @@ pub use env::{Env, ProcessEnv};
 pub use parse::{haproxy_time, strip_quotes};
 pub use secret::Secret;
 
+/// The longest certificate validity accepted: 100 years.
+const MAX_CERT_DAYS: u32 = 36_500;
+
 /// The four HAProxy timeouts HaRP exposes (contract §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -301,10 +304,10 @@ impl Config {
         let frp_cert_validity_days = match r.raw(HP_FRP_CERT_VALIDITY_DAYS) {
             None => 5000,
             Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => n,
+                Ok(n) if (1..=MAX_CERT_DAYS).contains(&n) => n,
                 _ => {
                     r.errors.push(format!(
-                        "HP_FRP_CERT_VALIDITY_DAYS must be a positive integer number of days, got '{v}'."
+                        "HP_FRP_CERT_VALIDITY_DAYS must be a positive integer number of days (at most {MAX_CERT_DAYS}), got '{v}'."
                     ));
                     5000
                 }

@@ -171,12 +171,20 @@ async fn control_loop(
                 new_proxy(state, run_id, session, p).await,
             )),
             Message::CloseProxy(c) => {
-                tracing::info!(
-                    run_id,
-                    proxy = c.proxy_name,
-                    "tunnel proxy closed by the client"
-                );
-                state.tunnels.registry.release(&c.proxy_name);
+                // Only the client's own proxies: one ExApp must not close another's tunnel.
+                if state.tunnels.registry.release_own(&c.proxy_name, session) {
+                    tracing::info!(
+                        run_id,
+                        proxy = c.proxy_name,
+                        "tunnel proxy closed by the client"
+                    );
+                } else {
+                    tracing::warn!(
+                        run_id,
+                        proxy = c.proxy_name,
+                        "CloseProxy for a proxy this client does not own; ignored"
+                    );
+                }
                 None
             }
             Message::Ping(_) => Some(Message::Pong(Pong::default())),

@@ -174,6 +174,20 @@ impl Registry {
         }
     }
 
+    /// Releases `name` if control session `session` owns it (a client may only close its own
+    /// proxies, as in frps). Returns whether it did.
+    pub fn release_own(&self, name: &str, session: u64) -> bool {
+        let owned = self
+            .lock()
+            .proxies
+            .get(name)
+            .is_some_and(|p| p.session == session);
+        if owned {
+            self.release(name);
+        }
+        owned
+    }
+
     /// Releases every proxy of a control session.
     pub fn release_session(&self, session: u64) {
         let names: Vec<String> = self
