@@ -11,6 +11,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+/// Relay buffer per direction: larger than tokio's 8 KiB default, for bulk transfers through
+/// the tunnel's 6 MiB yamux windows.
+const RELAY_BUF: usize = 64 * 1024;
+
 /// Serves the proxy's listener until `stop` fires.
 pub async fn serve(
     listener: TcpListener,
@@ -91,7 +95,7 @@ async fn relay(
             return;
         }
         stats.connection_opened();
-        if let Err(e) = tokio::io::copy_bidirectional(&mut user, &mut io).await {
+        if let Err(e) = tokio::io::copy_bidirectional_with_sizes(&mut user, &mut io, RELAY_BUF, RELAY_BUF).await {
             tracing::debug!(proxy = name, error = %e, "tunnelled connection ended with an error");
         }
         stats.connection_closed();
