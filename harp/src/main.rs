@@ -34,6 +34,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8780")]
         listen: String,
     },
+    /// Exit 0 if the harp running here answers on its control port (for container health checks).
+    Healthcheck,
     /// Run an frpc-compatible tunnel client from an frpc.toml (HaRP's ExApp shape).
     Tunnel {
         /// The frpc.toml to read.
@@ -57,8 +59,48 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Some(Command::Demo { listen }) => runtime.block_on(demo(listen)),
+        Some(Command::Healthcheck) => healthcheck(),
         Some(Command::Tunnel { config }) => runtime.block_on(tunnel(config)),
         Some(Command::Serve) | None => runtime.block_on(serve(cli.check_config)),
+    }
+}
+
+/// `GET /heartbeat` on `HP_CONTROL_ADDRESS` (HaRP's healthcheck.sh asked the agent the same).
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    let addr = std::env::var("HP_CONTROL_ADDRESS").unwrap_or_else(|_| "127.0.0.1:8200".to_string());
+    let addr = harp::config::strip_quotes(addr.trim()).replace("0.0.0.0", "127.0.0.1");
+    let timeout = std::time::Duration::from_secs(5);
+    let result = (|| -> std::io::Result<String> {
+        let sock: std::net::SocketAddr = addr.parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("HP_CONTROL_ADDRESS '{addr}' is not ip:port"),
+            )
+        })?;
+        let mut stream = std::net::TcpStream::connect_timeout(&sock, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.write_all(b"GET /heartbeat HTTP/1.1\r\nHost: harp\r\nConnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    })();
+    match result {
+        Ok(answer) if answer.starts_with("HTTP/1.1 200") => {
+            println!("OK: harp answers on {addr}");
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!(
+                "harp healthcheck: unexpected answer from {addr}: {}",
+                answer.lines().next().unwrap_or("")
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("harp healthcheck: {addr}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
