@@ -4,6 +4,7 @@
 //! Trusted proxies are never banned (banning the reverse proxy locks everyone out), and the
 //! table is capped, evicting the IPs whose last failure is oldest.
 
+use crate::metrics::Counter;
 use ipnet::IpNet;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -37,6 +38,19 @@ pub enum Failure {
 }
 
 impl Failure {
+    pub const ALL: [Failure; 10] = [
+        Failure::ControlKey,
+        Failure::SignedKey,
+        Failure::DotDot,
+        Failure::NoAppId,
+        Failure::UnknownApp,
+        Failure::InternalEndpoint,
+        Failure::RouteDenied,
+        Failure::NoRoute,
+        Failure::ResponseStatus,
+        Failure::TunnelLogin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Failure::ControlKey => "control_key",
@@ -60,6 +74,10 @@ pub struct Bans {
     trusted: Vec<IpNet>,
     cap: usize,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Failures recorded, by `Failure` discriminant (for metrics).
+    recorded: [Counter; Failure::ALL.len()],
+    /// Bans issued (for metrics).
+    bans: Counter,
 }
 
 impl Bans {
@@ -74,6 +92,8 @@ impl Bans {
             trusted,
             cap: cap.max(1),
             failures: Mutex::new(HashMap::new()),
+            recorded: Default::default(),
+            bans: Counter::default(),
         }
     }
 
@@ -138,8 +158,10 @@ impl Bans {
             list.pop_front();
         }
         let banned = list.len() >= self.count as usize;
+        self.recorded[reason as usize].inc();
         tracing::info!(ip = %ip, reason = reason.as_str(), failures = list.len(), "recorded failure");
         if banned && list.len() == self.count as usize {
+            self.bans.inc();
             tracing::warn!(ip = %ip, window_s = self.window.as_secs(), "IP is banned after too many failures");
         }
         banned
@@ -169,11 +191,28 @@ impl Bans {
     pub fn tracked(&self) -> usize {
         self.table().len()
     }
+
+    /// Failures recorded for `reason` since start (trusted proxies' are not recorded).
+    pub fn failure_count(&self, reason: Failure) -> u64 {
+        self.recorded[reason as usize].get()
+    }
+
+    /// IPs banned since start (each time one reached the count).
+    pub fn bans_issued(&self) -> u64 {
+        self.bans.get()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_list_matches_discriminants() {
+        for (i, r) in Failure::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -189,6 +228,8 @@ mod tests {
         assert!(!bans.is_banned(a));
         assert!(bans.record_failure(a, Failure::NoRoute));
         assert!(bans.is_banned(a));
+        assert_eq!(bans.bans_issued(), 1);
+        assert_eq!(bans.failure_count(Failure::NoRoute), 3);
         assert!(!bans.is_banned(ip("1.2.3.5")), "other IPs are not affected");
         // The first failure ages out at t=10: the ban lifts.
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -207,6 +248,7 @@ mod tests {
         );
         assert!(!bans.record_failure(ip("10.1.1.1"), Failure::RouteDenied));
         assert!(!bans.is_banned(ip("10.1.1.1")));
+        assert_eq!(bans.failure_count(Failure::RouteDenied), 0, "not recorded");
         assert!(bans.record_failure(ip("11.1.1.1"), Failure::RouteDenied));
     }
 

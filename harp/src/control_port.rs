@@ -1,6 +1,6 @@
 //! The loopback control port (decision D8, default `127.0.0.1:8200`): `GET /heartbeat`,
-//! `GET /info` and `GET /tunnels` (connected tunnel clients, their ports and traffic) without a
-//! key, for health checks and monitoring on the host.
+//! `GET /info`, `GET /tunnels` (connected tunnel clients, their ports and traffic) and
+//! `GET /metrics` (Prometheus) without a key, for health checks and monitoring on the host.
 
 use crate::http::body::{self, Body};
 use crate::state::State;
@@ -32,6 +32,14 @@ fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::OK,
             &crate::tunnel::report::report(&state.tunnels),
         ),
+        "/metrics" => {
+            let mut resp = body::control_text(StatusCode::OK, crate::metrics::render(state));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
         _ => body::control_status(StatusCode::NOT_FOUND),
     }
 }

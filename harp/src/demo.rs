@@ -20,6 +20,7 @@ pub fn demo_env(listen: &str, nextcloud_url: &str, certs_dir: &str) -> HashMap<S
         ("NC_INSTANCE_URL", nextcloud_url),
         ("HP_EXAPPS_ADDRESS", listen),
         ("HP_CONTROL_ADDRESS", "127.0.0.1:0"),
+        ("HP_FRP_ADDRESS", "127.0.0.1:0"),
         ("HP_CERTS_DIR", certs_dir),
         ("HP_LOG_LEVEL", "info"),
         ("HP_BLACKLIST_COUNT", "5"),
@@ -75,7 +76,7 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
         .await
         .map_err(|e| format!("cannot start the sample ExApp: {e}"))?;
     nextcloud.add_app(DEMO_APP, demo_record(exapp.port()));
-    let certs = std::env::temp_dir().join("harp-demo-no-certs");
+    let certs = std::env::temp_dir().join("harp-demo-certs");
     let env = demo_env(listen, &nextcloud.url(), &certs.to_string_lossy());
     let config = Config::from_env(&env)
         .result
@@ -90,7 +91,12 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
         "  Nextcloud stand-in            {} (users admin:admin, usr:password)",
         nextcloud.url()
     );
-    println!("  sample ExApp '{DEMO_APP}'       http://{}\n", exapp.addr);
+    println!("  sample ExApp '{DEMO_APP}'       http://{}", exapp.addr);
+    println!("  tunnel listener (frpc)        {}", running.frp_addr);
+    println!(
+        "  control port (metrics)        http://{}/metrics\n",
+        running.control_addr
+    );
     println!("Try these (expected status on the right):");
     for (cmd, status) in demo_requests(&base) {
         println!("  {cmd:<90} # {status}");

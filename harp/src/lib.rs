@@ -14,6 +14,7 @@
 //! - [`tunnel_client`]: `harp tunnel`, an frpc-compatible client that reads HaRP's `frpc.toml`.
 //! - [`certs`]: the FRP certificates, generated on first start.
 //! - [`control_port`]: the loopback health and info port.
+//! - [`metrics`]: Prometheus counters and histograms, served on the control port.
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
 //! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod docker;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod state;

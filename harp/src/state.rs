@@ -5,6 +5,7 @@ use crate::auth::nextcloud::NextcloudClient;
 use crate::auth::sessions::SessionCache;
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::proxy::forward::Upstream;
 use crate::tunnel::Tunnels;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ pub struct State {
     pub sessions: SessionCache,
     pub upstream: Upstream,
     pub tunnels: Tunnels,
+    pub metrics: Metrics,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -34,6 +36,7 @@ impl State {
             sessions: SessionCache::new(config.session_lifetime),
             upstream: Upstream::new(config.timeouts),
             tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
+            metrics: Metrics::default(),
             shutdown,
             config,
         }

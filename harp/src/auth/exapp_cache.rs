@@ -4,6 +4,7 @@
 
 use super::exapp::ExApp;
 use super::nextcloud::NcError;
+use crate::metrics::Counter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -25,10 +26,21 @@ enum Slot {
     Loading(Arc<OnceCell<Lookup>>),
 }
 
+/// Lookup results, for metrics.
+#[derive(Default)]
+pub struct CacheStats {
+    pub hits: Counter,
+    /// "No such app" answered from the negative entry.
+    pub negative_hits: Counter,
+    /// Lookups that fetched from Nextcloud or waited for a fetch in flight.
+    pub misses: Counter,
+}
+
 /// Records by lower-cased app id.
 #[derive(Default)]
 pub struct ExAppCache {
     slots: Mutex<HashMap<String, Slot>>,
+    pub stats: CacheStats,
 }
 
 impl ExAppCache {
@@ -46,10 +58,20 @@ impl ExAppCache {
         let cell = {
             let mut slots = self.slots();
             match slots.get(appid_lc) {
-                Some(Slot::Known(app)) => return Ok(Some(app.clone())),
-                Some(Slot::Missing { until }) if Instant::now() < *until => return Ok(None),
-                Some(Slot::Loading(cell)) => cell.clone(),
+                Some(Slot::Known(app)) => {
+                    self.stats.hits.inc();
+                    return Ok(Some(app.clone()));
+                }
+                Some(Slot::Missing { until }) if Instant::now() < *until => {
+                    self.stats.negative_hits.inc();
+                    return Ok(None);
+                }
+                Some(Slot::Loading(cell)) => {
+                    self.stats.misses.inc();
+                    cell.clone()
+                }
                 _ => {
+                    self.stats.misses.inc();
                     let cell = Arc::new(OnceCell::new());
                     slots.insert(appid_lc.to_string(), Slot::Loading(cell.clone()));
                     cell
@@ -154,11 +176,13 @@ mod tests {
             assert!(t.await.unwrap().unwrap().is_none());
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.stats.misses.get(), 50, "waiters count as misses");
         let again = || async { Ok(Some(Arc::new(app("2")))) };
         assert!(
             cache.get_or_fetch("a", again).await.unwrap().is_none(),
             "negative entry holds"
         );
+        assert_eq!(cache.stats.negative_hits.get(), 1);
         tokio::time::advance(NEGATIVE_TTL + Duration::from_millis(1)).await;
         assert!(
             cache.get_or_fetch("a", again).await.unwrap().is_some(),
@@ -180,6 +204,7 @@ mod tests {
         cache.store("a", app("2"));
         let r = cache.get_or_fetch("a", || async { Ok(None) }).await;
         assert_eq!(r.unwrap().unwrap().exapp_version, "2");
+        assert_eq!(cache.stats.hits.get(), 1);
         assert!(cache.remove("a"));
         assert!(!cache.remove("a"));
     }

@@ -3,6 +3,7 @@
 //! purged, and if that is not enough the cache starts over.
 
 use super::nextcloud::NcUser;
+use crate::metrics::Counter;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,6 +14,9 @@ const CAP: usize = 100_000;
 pub struct SessionCache {
     lifetime: Duration,
     entries: Mutex<HashMap<String, (NcUser, Instant)>>,
+    /// Lookups answered from the cache, and not (for metrics).
+    pub hits: Counter,
+    pub misses: Counter,
 }
 
 impl SessionCache {
@@ -20,6 +24,8 @@ impl SessionCache {
         SessionCache {
             lifetime,
             entries: Mutex::new(HashMap::new()),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
@@ -30,11 +36,14 @@ impl SessionCache {
     /// The cached user for this cookie value; an expired entry is removed.
     pub fn get(&self, passphrase: &str) -> Option<NcUser> {
         let mut entries = self.entries();
-        let (user, stored) = entries.get(passphrase)?;
-        if stored.elapsed() <= self.lifetime {
-            return Some(user.clone());
+        if let Some((user, stored)) = entries.get(passphrase) {
+            if stored.elapsed() <= self.lifetime {
+                self.hits.inc();
+                return Some(user.clone());
+            }
+            entries.remove(passphrase);
         }
-        entries.remove(passphrase);
+        self.misses.inc();
         None
     }
 
@@ -70,5 +79,6 @@ mod tests {
         assert_eq!(cache.get("p"), Some(user), "inclusive bound");
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(cache.get("p"), None);
+        assert_eq!((cache.hits.get(), cache.misses.get()), (1, 1));
     }
 }

@@ -1,19 +1,21 @@
 //! Serving one client connection: HTTP/1.1 (with upgrades) or HTTP/2 (chosen by ALPN on the
-//! HTTPS listener), each request handed to the data plane, the silent drop carried out, and a
-//! graceful close on shutdown.
+//! HTTPS listener), each request handed to the data plane, counted in the metrics and logged
+//! (one `info` line on target `harp::access`), the silent drop carried out, and a graceful
+//! close on shutdown.
 
 use super::body::Body;
 use super::streaming::OnDone;
 use crate::net::conn::{ClientIo, ConnCtl, Linger};
-use crate::proxy::{self, ConnInfo, Outcome};
+use crate::proxy::{self, ConnInfo, Decision, Outcome, Seen};
 use crate::state::State;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
@@ -45,8 +47,24 @@ pub async fn serve_connection<T>(
         let (state, info) = (state.clone(), info.clone());
         async move {
             info.ctl.request_started();
+            let start = Instant::now();
+            let line = AccessLine::capture(&req);
+            let mut seen = Seen::default();
+            let (outcome, decision) = proxy::handle(&state, req, &info, &mut seen).await;
+            let status = match &outcome {
+                Outcome::Respond(resp) => Some(resp.status().as_u16()),
+                Outcome::Drop => None,
+            };
+            let elapsed = start.elapsed();
+            state
+                .metrics
+                .record(seen.app.as_deref(), decision, status, elapsed);
+            if let Some(line) = line {
+                let ip = seen.client_ip.unwrap_or(info.peer.ip());
+                line.log(ip, decision, status, elapsed);
+            }
             let done_ctl = info.ctl.clone();
-            match proxy::handle(&state, req, &info).await {
+            match outcome {
                 Outcome::Respond(resp) => {
                     let (parts, body) = resp.into_parts();
                     let body = OnDone::new(body, move || done_ctl.request_finished());
@@ -96,6 +114,51 @@ pub async fn serve_connection<T>(
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
+        }
+    }
+}
+
+/// What the per-request log line needs from the request, taken only when the line is
+/// enabled (so requests cost no allocation for it otherwise).
+struct AccessLine {
+    method: Method,
+    /// Without the query string, which may carry anything.
+    path: String,
+}
+
+impl AccessLine {
+    fn capture<B>(req: &Request<B>) -> Option<Self> {
+        tracing::enabled!(target: "harp::access", tracing::Level::INFO).then(|| AccessLine {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+        })
+    }
+
+    fn log(self, ip: std::net::IpAddr, decision: Decision, status: Option<u16>, elapsed: Duration) {
+        let appid = proxy::path::split_appid(&self.path).map_or("", |(a, _)| a);
+        tracing::info!(
+            target: "harp::access",
+            method = %self.method,
+            path = self.path,
+            appid,
+            client_ip = %ip,
+            status = %StatusField(status),
+            decision = decision.as_str(),
+            outcome = decision.outcome().as_str(),
+            duration_ms = elapsed.as_micros() as f64 / 1000.0,
+            "request"
+        );
+    }
+}
+
+/// The status code, or `dropped` for the silent drop.
+struct StatusField(Option<u16>);
+
+impl std::fmt::Display for StatusField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(code) => write!(f, "{code}"),
+            None => f.write_str("dropped"),
         }
     }
 }

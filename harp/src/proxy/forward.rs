@@ -6,6 +6,7 @@ use super::resolve::Resolver;
 use crate::config::Timeouts;
 use crate::http::body::{self, Body, BoxError};
 use crate::http::streaming::IdleTimeout;
+use crate::metrics::Counter;
 use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
@@ -76,14 +77,50 @@ fn caused_by_client_body(e: &(dyn std::error::Error + 'static)) -> bool {
 pub enum Forwarded {
     /// The ExApp answered (its status may trigger brute-force accounting).
     Upstream(Response<hyper::body::Incoming>),
-    /// harp answered on the ExApp's behalf (DNS failure, unreachable, timeout).
-    Local(Response<Body>),
+    /// harp answered on the ExApp's behalf (DNS failure, unreachable, timeout), and why.
+    Local(ForwardError, Response<Body>),
+}
+
+/// Why a request was not forwarded or got no usable answer. The first four are the ExApp's
+/// side (counted as upstream errors); the others are the client's or harp's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardError {
+    Unresolved,
+    Unreachable,
+    Timeout,
+    Invalid,
+    ClientBody,
+    BadUri,
+}
+
+impl ForwardError {
+    /// The upstream errors, in the order of their counters.
+    pub const UPSTREAM: [ForwardError; 4] = [
+        ForwardError::Unresolved,
+        ForwardError::Unreachable,
+        ForwardError::Timeout,
+        ForwardError::Invalid,
+    ];
+
+    /// The `kind` label of `harp_upstream_errors_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardError::Unresolved => "resolve",
+            ForwardError::Unreachable => "connect",
+            ForwardError::Timeout => "timeout",
+            ForwardError::Invalid => "invalid",
+            ForwardError::ClientBody => "client_body",
+            ForwardError::BadUri => "bad_uri",
+        }
+    }
 }
 
 pub struct Upstream {
     client: Client<RetryConnector, Body>,
     pub resolver: Resolver,
     timeouts: Timeouts,
+    /// Counters of `ForwardError::UPSTREAM`, by discriminant.
+    errors: [Counter; ForwardError::UPSTREAM.len()],
 }
 
 impl Upstream {
@@ -99,7 +136,20 @@ impl Upstream {
             client,
             resolver: Resolver::default(),
             timeouts,
+            errors: Default::default(),
         }
+    }
+
+    /// How many requests failed with `kind` (0 for the non-upstream kinds).
+    pub fn error_count(&self, kind: ForwardError) -> u64 {
+        self.errors.get(kind as usize).map_or(0, Counter::get)
+    }
+
+    fn local(&self, kind: ForwardError, resp: Response<Body>) -> Forwarded {
+        if let Some(c) = self.errors.get(kind as usize) {
+            c.inc();
+        }
+        Forwarded::Local(kind, resp)
     }
 
     /// Sends `req` (whose URI holds only the path and query) to `host:port`.
@@ -117,7 +167,7 @@ impl Upstream {
                 Err(e) => {
                     // HaRP answers 404 when the ExApp's host cannot be resolved (§3.1 step 11).
                     tracing::warn!(host, error = %e, "ExApp host cannot be resolved");
-                    return Forwarded::Local(body::not_found());
+                    return self.local(ForwardError::Unresolved, body::not_found());
                 }
             },
         };
@@ -129,7 +179,7 @@ impl Upstream {
             .unwrap_or("/");
         let uri = match format!("http://{authority}{path}").parse::<Uri>() {
             Ok(u) => u,
-            Err(_) => return Forwarded::Local(body::harp_unavailable()),
+            Err(_) => return self.local(ForwardError::BadUri, body::harp_unavailable()),
         };
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
@@ -140,20 +190,20 @@ impl Upstream {
                     port,
                     "ExApp sent no response head within HP_TIMEOUT_SERVER"
                 );
-                Forwarded::Local(body::gateway_timeout())
+                self.local(ForwardError::Timeout, body::gateway_timeout())
             }
             Ok(Err(e)) if e.is_connect() => {
                 self.resolver.forget(host);
                 tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp unreachable");
-                Forwarded::Local(body::no_server())
+                self.local(ForwardError::Unreachable, body::no_server())
             }
             Ok(Err(e)) if caused_by_client_body(&e) => {
                 tracing::info!(host, port, "client stopped sending its request body");
-                Forwarded::Local(body::request_timeout())
+                self.local(ForwardError::ClientBody, body::request_timeout())
             }
             Ok(Err(e)) => {
                 tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp response invalid");
-                Forwarded::Local(body::bad_gateway())
+                self.local(ForwardError::Invalid, body::bad_gateway())
             }
             Ok(Ok(resp)) => Forwarded::Upstream(resp),
         }

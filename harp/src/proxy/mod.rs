@@ -1,7 +1,8 @@
 //! The data plane: every request on the ExApps listeners goes through `handle`, whose steps
 //! follow contract §3.1 (numbered the same way) and end in a response, a silent drop, or a
-//! request forwarded to the ExApp.
+//! request forwarded to the ExApp, with the [`Decision`] that settled it.
 
+pub mod decision;
 pub mod forward;
 pub mod headers;
 pub mod path;
@@ -15,10 +16,12 @@ use crate::bans::Failure;
 use crate::http::body::{self, Body};
 use crate::http::headers::*;
 use crate::http::streaming::IdleTimeout;
+use crate::metrics::AppSeries;
 use crate::net::client_ip::true_client_ip;
 use crate::net::conn::ConnCtl;
 use crate::state::State;
 use base64::Engine;
+pub use decision::Decision;
 use forward::Forwarded;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -56,10 +59,26 @@ impl Caller {
     }
 }
 
+/// What `handle` learned about a request on the way, for its log line and metrics.
+#[derive(Default)]
+pub struct Seen {
+    /// The true client IP (step 1).
+    pub client_ip: Option<IpAddr>,
+    /// The app's metrics series, once its record is known (or the control plane's).
+    pub app: Option<Arc<AppSeries>>,
+}
+
 /// Paths that only AppAPI may call (signed): contract §3.1 step 8.
 const INTERNAL_ENDPOINTS: [&str; 3] = ["/heartbeat", "/init", "/enabled"];
 
-pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnInfo) -> Outcome {
+/// Decides and carries out one request; says which step settled it, and fills `seen` as it
+/// learns who is asking and for which app.
+pub async fn handle(
+    state: &Arc<State>,
+    mut req: Request<Incoming>,
+    conn: &ConnInfo,
+    seen: &mut Seen,
+) -> (Outcome, Decision) {
     let headers = req.headers();
     // 1. The true client IP.
     let ip = true_client_ip(
@@ -68,10 +87,11 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
         last(headers, &X_FORWARDED_FOR),
         last(headers, &X_REAL_IP),
     );
+    seen.client_ip = Some(ip);
     // 2. Banned clients get nothing, whatever they send.
     if state.bans.is_banned(ip) {
         tracing::debug!(%ip, "banned client; dropping");
-        return Outcome::Drop;
+        return (Outcome::Drop, Decision::Banned);
     }
     let key_ok = last(headers, &HARP_SHARED_KEY)
         .is_some_and(|k| state.config.shared_key.matches(k.trim().as_bytes()));
@@ -81,17 +101,27 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
     if path::has_dot_dot(&path) {
         tracing::info!(%ip, path, "rejecting path with a parent-directory segment");
         caller.fail(state, Failure::DotDot);
-        return Outcome::Drop;
+        return (Outcome::Drop, Decision::DotDot);
     }
     // 4. The app id.
     let Some((appid, target)) = path::split_appid(&path) else {
         caller.fail(state, Failure::NoAppId);
-        return Outcome::Respond(body::not_found());
+        return (Outcome::Respond(body::not_found()), Decision::NoAppId);
     };
     // 5. AppAPI's control plane.
     if appid == "app_api" {
         let target = target.to_string();
-        return crate::control::handle(state, req, &target, &caller).await;
+        seen.app = Some(state.metrics.control());
+        // The control plane's first step refuses callers without the key.
+        let decision = if caller.key_ok {
+            Decision::Control
+        } else {
+            Decision::ControlKey
+        };
+        return (
+            crate::control::handle(state, req, &target, &caller).await,
+            decision,
+        );
     }
     let appid_lc = appid.to_ascii_lowercase();
     // 6. AppAPI-signed requests.
@@ -112,7 +142,7 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
             // HaRP charged the TCP peer; harp charges the true client (see README).
             state.bans.record_failure(ip, Failure::SignedKey);
             tracing::warn!(%ip, appid, "signed request with a wrong harp-shared-key; dropping");
-            return Outcome::Drop;
+            return (Outcome::Drop, Decision::SignedKey);
         }
         auth = headers
             .get_all(&AUTHORIZATION_APP_API)
@@ -129,7 +159,12 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
                     field(&EX_APP_PORT),
                 ) {
                     Some(app) => Some(Arc::new(app)),
-                    None => return Outcome::Respond(body::harp_unavailable()),
+                    None => {
+                        return (
+                            Outcome::Respond(body::harp_unavailable()),
+                            Decision::SignedHeaders,
+                        );
+                    }
                 }
             }
         };
@@ -142,14 +177,18 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
             Ok(None) => {
                 tracing::info!(%ip, appid, "unknown ExApp");
                 caller.fail(state, Failure::UnknownApp);
-                return Outcome::Respond(body::not_found());
+                return (Outcome::Respond(body::not_found()), Decision::UnknownApp);
             }
             Err(e) => {
                 tracing::warn!(appid, error = %e, "cannot get the ExApp record from Nextcloud");
-                return Outcome::Respond(body::not_found());
+                return (
+                    Outcome::Respond(body::not_found()),
+                    Decision::NextcloudError,
+                );
             }
         },
     };
+    seen.app = Some(state.metrics.app(&appid_lc));
     // 8. Access: signed requests skip the routes; others need a matching route.
     let mut bruteforce: &[u16] = &[];
     let auth = match auth.filter(|a| !a.is_empty()) {
@@ -158,15 +197,20 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
             if INTERNAL_ENDPOINTS.contains(&target) {
                 tracing::info!(%ip, appid, target, "unsigned call to an AppAPI-only endpoint; dropping");
                 caller.fail(state, Failure::InternalEndpoint);
-                return Outcome::Drop;
+                return (Outcome::Drop, Decision::InternalEndpoint);
             }
             let user = match find_user(state, &appid_lc, req.headers()).await {
                 Ok(u) => u,
-                Err(()) => return Outcome::Respond(body::unauthorized()),
+                Err(()) => {
+                    return (
+                        Outcome::Respond(body::unauthorized()),
+                        Decision::UserUnknown,
+                    );
+                }
             };
             let Some(route) = record.routes.iter().find(|r| r.matches(target)) else {
                 caller.fail(state, Failure::NoRoute);
-                return Outcome::Respond(body::not_found());
+                return (Outcome::Respond(body::not_found()), Decision::NoRoute);
             };
             let allowed = route.access_level == 0
                 || user
@@ -174,7 +218,7 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
                     .is_some_and(|u| route.access_level <= u.access_level);
             if !allowed {
                 caller.fail(state, Failure::RouteDenied);
-                return Outcome::Respond(body::forbidden());
+                return (Outcome::Respond(body::forbidden()), Decision::RouteDenied);
             }
             bruteforce = &route.bruteforce_protection;
             // 9. Who is asking, signed with the ExApp's secret.
@@ -183,7 +227,12 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
                 .encode(format!("{user_id}:{}", record.exapp_token));
             match HeaderValue::from_str(&token) {
                 Ok(v) => v,
-                Err(_) => return Outcome::Respond(body::harp_unavailable()),
+                Err(_) => {
+                    return (
+                        Outcome::Respond(body::harp_unavailable()),
+                        Decision::BadHeader,
+                    );
+                }
             }
         }
     };
@@ -192,7 +241,10 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
         HeaderValue::from_str(appid),
         HeaderValue::from_str(&record.exapp_version),
     ) else {
-        return Outcome::Respond(body::harp_unavailable());
+        return (
+            Outcome::Respond(body::harp_unavailable()),
+            Decision::BadHeader,
+        );
     };
     let upgrade = headers::wants_upgrade(req.headers()) && req.version() == http::Version::HTTP_11;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -216,7 +268,12 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
     };
     parts.uri = match path_and_query.parse() {
         Ok(u) => u,
-        Err(_) => return Outcome::Respond(body::harp_unavailable()),
+        Err(_) => {
+            return (
+                Outcome::Respond(body::harp_unavailable()),
+                Decision::BadHeader,
+            );
+        }
     };
     let upload = IdleTimeout::new(
         incoming,
@@ -234,7 +291,7 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
         )
         .await;
     let mut resp = match forwarded {
-        Forwarded::Local(resp) => return Outcome::Respond(resp),
+        Forwarded::Local(failure, resp) => return (Outcome::Respond(resp), failure.into()),
         Forwarded::Upstream(resp) => resp,
     };
     if bruteforce.contains(&resp.status().as_u16()) {
@@ -251,9 +308,15 @@ pub async fn handle(state: &Arc<State>, mut req: Request<Incoming>, conn: &ConnI
             state.config.timeouts.tunnel,
         );
         let (parts, _) = resp.into_parts();
-        return Outcome::Respond(Response::from_parts(parts, body::empty()));
+        return (
+            Outcome::Respond(Response::from_parts(parts, body::empty())),
+            Decision::Forwarded,
+        );
     }
-    Outcome::Respond(state.upstream.relay(resp))
+    (
+        Outcome::Respond(state.upstream.relay(resp)),
+        Decision::Forwarded,
+    )
 }
 
 /// The ExApp record: cache, negative cache, or one shared `exapp-meta` fetch.

@@ -95,7 +95,9 @@ async fn relay(
             return;
         }
         stats.connection_opened();
-        if let Err(e) = tokio::io::copy_bidirectional_with_sizes(&mut user, &mut io, RELAY_BUF, RELAY_BUF).await {
+        if let Err(e) =
+            tokio::io::copy_bidirectional_with_sizes(&mut user, &mut io, RELAY_BUF, RELAY_BUF).await
+        {
             tracing::debug!(proxy = name, error = %e, "tunnelled connection ended with an error");
         }
         stats.connection_closed();

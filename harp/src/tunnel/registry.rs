@@ -6,6 +6,7 @@
 use super::stats::ProxyStats;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +60,8 @@ struct Inner {
     ports: HashMap<u16, String>,
     /// Live control sessions: run id → (session number, its cancellation token).
     controls: HashMap<String, (u64, CancellationToken)>,
+    /// Connections and bytes in and out of released proxies, so totals never go down.
+    retired: (u64, u64, u64),
 }
 
 pub struct Registry {
@@ -171,6 +174,11 @@ impl Registry {
         if let Some(entry) = inner.proxies.remove(name) {
             inner.ports.remove(&entry.port);
             entry.stop.cancel();
+            let s = &entry.stats;
+            let r = &mut inner.retired;
+            r.0 += s.connections_total.load(Ordering::Relaxed);
+            r.1 += s.bytes_in.load(Ordering::Relaxed);
+            r.2 += s.bytes_out.load(Ordering::Relaxed);
         }
     }
 
@@ -225,6 +233,11 @@ impl Registry {
             .proxies
             .values()
             .any(|p| p.run_id == run_id && p.session != session)
+    }
+
+    /// Connections, bytes in and bytes out of the proxies released so far (for metrics).
+    pub fn retired_totals(&self) -> (u64, u64, u64) {
+        self.lock().retired
     }
 
     pub fn client_count(&self) -> usize {
