@@ -8,6 +8,7 @@
 //! - `/ws`: a WebSocket that echoes text as `Echo: <text>` and binary frames unchanged.
 
 use crate::channel_body::ChannelBody;
+use crate::history::History;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -32,7 +33,7 @@ type Body = BoxBody<Bytes, Infallible>;
 /// A running stand-in ExApp. Dropping it stops the server.
 pub struct FakeExApp {
     pub addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Value>>>,
+    seen: Arc<Mutex<History<Value>>>,
     task: JoinHandle<()>,
 }
 
@@ -51,7 +52,7 @@ impl FakeExApp {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(History::new()));
         let shared = seen.clone();
         let task = crate::accept_forever(listener, move |stream| serve_one(shared.clone(), stream));
         FakeExApp { addr, seen, task }
@@ -61,7 +62,7 @@ impl FakeExApp {
     /// (`addr` is then meaningless).
     pub fn start_unix(path: &std::path::Path) -> std::io::Result<Self> {
         let listener = tokio::net::UnixListener::bind(path)?;
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(History::new()));
         let shared = seen.clone();
         let task =
             crate::accept_forever_unix(listener, move |stream| serve_one(shared.clone(), stream));
@@ -78,15 +79,15 @@ impl FakeExApp {
 
     /// The echo of every request received so far (the same JSON the client got).
     pub fn seen(&self) -> Vec<Value> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).items()
     }
 
     pub fn request_count(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).total()
     }
 }
 
-async fn serve_one<S>(seen: Arc<Mutex<Vec<Value>>>, stream: S)
+async fn serve_one<S>(seen: Arc<Mutex<History<Value>>>, stream: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -126,7 +127,7 @@ fn streamed(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Response<B
     r
 }
 
-async fn handle(seen: Arc<Mutex<Vec<Value>>>, mut req: Request<Incoming>) -> Response<Body> {
+async fn handle(seen: Arc<Mutex<History<Value>>>, mut req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let mut headers = Map::new();

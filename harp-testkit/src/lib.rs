@@ -10,6 +10,7 @@
 
 pub mod channel_body;
 pub mod exapp;
+mod history;
 pub mod nextcloud;
 
 use std::future::Future;

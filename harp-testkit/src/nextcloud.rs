@@ -8,6 +8,7 @@
 //! Users: `admin:admin` (admin), `usr:password` (user), `off:password` (disabled); the session
 //! cookie `oc_sessionPassphrase=sess-usr` belongs to `usr`. Every call is recorded.
 
+use crate::history::History;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -41,7 +42,7 @@ struct Inner {
     meta_status: Option<u16>,
     user_info_status: Option<u16>,
     delay: Duration,
-    calls: Vec<Call>,
+    calls: History<Call>,
 }
 
 /// A running stand-in. Dropping it stops the server.
@@ -135,7 +136,7 @@ impl FakeNextcloud {
             meta_status: None,
             user_info_status: None,
             delay: Duration::ZERO,
-            calls: Vec::new(),
+            calls: History::new(),
         }));
         let shared = inner.clone();
         let task = crate::accept_forever(listener, move |stream| {
@@ -200,7 +201,7 @@ impl FakeNextcloud {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
+        self.lock().calls.items()
     }
 
     /// How many calls had a path ending in `endpoint` (e.g. "exapp-meta", "user-info").
