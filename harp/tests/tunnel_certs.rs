@@ -12,7 +12,10 @@
 //! the parts with a real client, frpc 0.65.0 (see tunnel_frpc.rs).
 
 mod common;
+#[path = "common/frpc.rs"]
+mod frpc;
 use common::*;
+use frpc::*;
 use kit::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -375,6 +378,7 @@ async fn tls_disabled_generates_nothing() {
                 bed.frp_port(),
                 None,
                 KEY,
+                "",
                 &unix_proxy(APP, bed.port, &bed.socket),
             ),
         );
@@ -458,17 +462,16 @@ async fn client_certificate_from_another_ca_is_refused() {
     }
 }
 
-/// Test-local helpers: the openssl CLI (and HaRP's start.sh certificate recipe), the frpc
-/// runner and config shapes of tunnel_frpc.rs, and harp on a given certificates directory.
+/// Test-local helpers: the openssl CLI (and HaRP's start.sh certificate recipe) and harp on a
+/// given certificates directory (the frpc runner and config shapes are in `common/frpc.rs`).
 mod kit {
     use super::common::*;
+    use super::frpc::*;
     use harp_testkit::exapp::FakeExApp;
     use harp_testkit::nextcloud::FakeNextcloud;
-    use std::io::{BufRead, BufReader};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     fn required() -> bool {
         std::env::var("HARP_REQUIRE_PEERS").as_deref() == Ok("1")
@@ -634,113 +637,6 @@ mod kit {
         );
     }
 
-    pub fn frpc_bin() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("FRPC_BIN") {
-            return Some(PathBuf::from(p));
-        }
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers/bin/frpc");
-        p.exists().then_some(p)
-    }
-
-    /// The frpc binary, or `None` (that part skipped) when it is missing outside CI.
-    pub fn require_frpc() -> Option<PathBuf> {
-        match frpc_bin() {
-            Some(p) => Some(p),
-            None if required() => {
-                panic!("frpc is missing: run scripts/install-peers.sh (or set FRPC_BIN)")
-            }
-            None => {
-                eprintln!("SKIPPED: no frpc (run scripts/install-peers.sh or set FRPC_BIN)");
-                None
-            }
-        }
-    }
-
-    /// A free loopback port (bound and released).
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// A running frpc whose log lines are collected.
-    pub struct Frpc {
-        child: Child,
-        log: Arc<Mutex<Vec<String>>>,
-    }
-
-    impl Frpc {
-        pub fn start(bin: &Path, config: &Path) -> Frpc {
-            let mut child = Command::new(bin)
-                .arg("-c")
-                .arg(config)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("frpc starts");
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let outs: [Option<Box<dyn std::io::Read + Send>>; 2] = [
-                child.stdout.take().map(|o| Box::new(o) as _),
-                child.stderr.take().map(|e| Box::new(e) as _),
-            ];
-            for out in outs.into_iter().flatten() {
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(out).lines().map_while(Result::ok) {
-                        log.lock().unwrap().push(line);
-                    }
-                });
-            }
-            Frpc { child, log }
-        }
-
-        /// Waits (bounded) until a log line contains `needle`.
-        pub async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
-            let start = Instant::now();
-            while start.elapsed() < timeout {
-                if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            false
-        }
-
-        pub fn log_text(&self) -> String {
-            self.log.lock().unwrap().join("\n")
-        }
-    }
-
-    impl Drop for Frpc {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// HaRP's ExApp `frpc.toml` (exapps_dev/start.sh) with the client files of `certs`.
-    pub fn frpc_toml(frp_port: u16, certs: Option<&Path>, token: &str, proxy: &str) -> String {
-        let tls = match certs {
-            Some(dir) => format!(
-                "transport.tls.enable = true\ntransport.tls.certFile = \"{d}/client.crt\"\ntransport.tls.keyFile = \"{d}/client.key\"\ntransport.tls.trustedCaFile = \"{d}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\n",
-                d = dir.display()
-            ),
-            None => "transport.tls.enable = false\n".to_string(),
-        };
-        format!(
-            "serverAddr = \"127.0.0.1\"\nserverPort = {frp_port}\nloginFailExit = false\nlog.to = \"console\"\nlog.disablePrintColor = true\n{tls}metadatas.token = \"{token}\"\n\n{proxy}"
-        )
-    }
-
-    pub fn unix_proxy(name: &str, port: u16, socket: &Path) -> String {
-        format!(
-            "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nremotePort = {port}\n[proxies.plugin]\ntype = \"unix_domain_socket\"\nunixPath = \"{}\"\n",
-            socket.display()
-        )
-    }
-
     /// harp on the certificates directory `certs` (`HP_CERTS_DIR`), one allowed tunnel port,
     /// and the ExApp on a unix socket registered in Nextcloud at 127.0.0.1:`port`.
     pub struct Bed {
@@ -794,6 +690,7 @@ mod kit {
                     self.frp_port(),
                     Some(client_certs),
                     KEY,
+                    "",
                     &unix_proxy(APP, self.port, &self.socket),
                 ),
             );

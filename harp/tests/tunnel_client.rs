@@ -5,6 +5,8 @@
 //! and the binary's exit codes. Readiness comes from the client's status and frps's log.
 
 mod common;
+#[path = "common/frpc.rs"]
+mod frpc;
 #[path = "tunnel_client/harp_server.rs"]
 mod harp_server;
 #[path = "tunnel_client/real_frps.rs"]

@@ -7,135 +7,14 @@
 mod common;
 #[path = "common/engine.rs"]
 mod engine;
+#[path = "common/frpc.rs"]
+mod frpc;
 use common::*;
+use frpc::*;
 use harp_testkit::exapp::FakeExApp;
 use harp_testkit::nextcloud::FakeNextcloud;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn frpc_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FRPC_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers/bin/frpc");
-    p.exists().then_some(p)
-}
-
-/// The frpc binary, or `None` (test skipped) when it is missing outside CI.
-fn require_frpc() -> Option<PathBuf> {
-    match frpc_bin() {
-        Some(p) => Some(p),
-        None if std::env::var("HARP_REQUIRE_PEERS").as_deref() == Ok("1") => {
-            panic!("frpc is missing: run scripts/install-peers.sh (or set FRPC_BIN)")
-        }
-        None => {
-            eprintln!("SKIPPED: no frpc (run scripts/install-peers.sh or set FRPC_BIN)");
-            None
-        }
-    }
-}
-
-/// A free loopback port (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running frpc whose log lines are collected.
-struct Frpc {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Frpc {
-    fn start(bin: &Path, config: &Path) -> Frpc {
-        let mut child = Command::new(bin)
-            .arg("-c")
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("frpc starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        Frpc { child, log }
-    }
-
-    /// Waits (bounded) until a log line contains `needle`.
-    async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Frpc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// HaRP's ExApp `frpc.toml` (exapps_dev/start.sh), with a proxy body given by the caller.
-fn frpc_toml(frp_port: u16, certs: Option<&Path>, token: &str, proxy: &str) -> String {
-    let tls = match certs {
-        Some(dir) => format!(
-            "transport.tls.enable = true\ntransport.tls.certFile = \"{d}/client.crt\"\ntransport.tls.keyFile = \"{d}/client.key\"\ntransport.tls.trustedCaFile = \"{d}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\n",
-            d = dir.display()
-        ),
-        None => "transport.tls.enable = false\n".to_string(),
-    };
-    format!(
-        "serverAddr = \"127.0.0.1\"\nserverPort = {frp_port}\nloginFailExit = false\nlog.to = \"console\"\nlog.disablePrintColor = true\n{tls}metadatas.token = \"{token}\"\n\n{proxy}"
-    )
-}
-
-fn unix_proxy(name: &str, port: u16, socket: &Path) -> String {
-    format!(
-        "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nremotePort = {port}\n[proxies.plugin]\ntype = \"unix_domain_socket\"\nunixPath = \"{}\"\n",
-        socket.display()
-    )
-}
-
-fn local_port_proxy(name: &str, port: u16, local: u16) -> String {
-    format!(
-        "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\nlocalPort = {local}\nremotePort = {port}\n"
-    )
-}
 
 /// harp with TLS tunnels allowed on `ports`, an ExApp on a unix socket, registered in the
 /// Nextcloud stand-in at 127.0.0.1:`ports[0]` (reached through the tunnel).
@@ -194,6 +73,7 @@ async fn real_frpc_with_harps_exapp_shape_serves_http_and_websocket() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -337,6 +217,7 @@ async fn one_gib_each_way_through_the_tunnel() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -375,6 +256,7 @@ async fn connected_clients_show_on_the_control_port() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -417,6 +299,7 @@ async fn real_frpc_local_port_proxy() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &local_port_proxy(APP, bed.remote_port, tcp_exapp.port()),
         ),
     );
@@ -442,6 +325,7 @@ async fn wrong_token_is_refused_and_counted() {
             bed.frp_port(),
             Some(&bed.certs()),
             "wrong-key",
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -507,6 +391,7 @@ async fn plain_tcp_when_tls_is_disabled() {
             bed.frp_port(),
             None,
             KEY,
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -535,6 +420,7 @@ async fn restarting_frpc_restores_routing() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &unix_proxy(APP, bed.remote_port, &bed.socket),
         ),
     );
@@ -597,6 +483,7 @@ async fn remote_docker_engine_joined_by_a_tunnel() {
             bed.frp_port(),
             Some(&bed.certs()),
             KEY,
+            "",
             &unix_proxy("remote-engine", bed.remote_port, &engine.socket_path()),
         ),
     );
@@ -631,6 +518,7 @@ async fn default_tls_frpc_accepted_when_tunnel_tls_is_disabled() {
         bed.frp_port(),
         None,
         KEY,
+        "",
         &unix_proxy(APP, bed.remote_port, &bed.socket),
     )
     .replace("transport.tls.enable = false\n", "");

@@ -13,9 +13,12 @@
 //! `/exapps/<appid>/`.
 
 mod common;
+#[path = "common/frpc.rs"]
+mod frpc;
 use common::*;
 use frp_wire::yamux::{FRP_WINDOW_DELTA, Flags, Header};
 use frp_wire::{Message, NewWorkConn};
+use frpc::*;
 use kit::*;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -933,11 +936,12 @@ async fn close_proxy_for_another_clients_proxy_is_ignored() {
     );
 }
 
-/// Test-local helpers: the frpc runner and config shapes of tunnel_frpc.rs, a raw frp login, a
-/// TLS client with HaRP's client certificate, a raw control connection, and a minimal yamux
-/// client.
+/// Test-local helpers (the frpc runner and config shapes are in `common/frpc.rs`): a raw frp
+/// login, a TLS client with HaRP's client certificate, a raw control connection, and a minimal
+/// yamux client.
 mod kit {
     use super::common::*;
+    use super::frpc::*;
     use frp_wire::yamux::{FRP_WINDOW_DELTA, Flags, FrameType, Header};
     use frp_wire::{Login, LoginResp, Message};
     use harp_testkit::exapp::FakeExApp;
@@ -945,11 +949,9 @@ mod kit {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use std::collections::BTreeMap;
-    use std::io::{BufRead, BufReader};
     use std::net::{IpAddr, SocketAddr};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::TcpStream;
@@ -957,132 +959,6 @@ mod kit {
     /// Any byte stream: plain TCP or TLS.
     pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
     impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-
-    pub fn frpc_bin() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("FRPC_BIN") {
-            return Some(PathBuf::from(p));
-        }
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peers/bin/frpc");
-        p.exists().then_some(p)
-    }
-
-    /// The frpc binary, or `None` (that part skipped) when it is missing outside CI.
-    pub fn require_frpc() -> Option<PathBuf> {
-        match frpc_bin() {
-            Some(p) => Some(p),
-            None if std::env::var("HARP_REQUIRE_PEERS").as_deref() == Ok("1") => {
-                panic!("frpc is missing: run scripts/install-peers.sh (or set FRPC_BIN)")
-            }
-            None => {
-                eprintln!("SKIPPED: no frpc (run scripts/install-peers.sh or set FRPC_BIN)");
-                None
-            }
-        }
-    }
-
-    /// A free loopback port (bound and released).
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// A running frpc whose log lines are collected.
-    pub struct Frpc {
-        child: Child,
-        log: Arc<Mutex<Vec<String>>>,
-    }
-
-    impl Frpc {
-        pub fn start(bin: &Path, config: &Path) -> Frpc {
-            let mut child = Command::new(bin)
-                .arg("-c")
-                .arg(config)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("frpc starts");
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let outs: [Option<Box<dyn std::io::Read + Send>>; 2] = [
-                child.stdout.take().map(|o| Box::new(o) as _),
-                child.stderr.take().map(|e| Box::new(e) as _),
-            ];
-            for out in outs.into_iter().flatten() {
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(out).lines().map_while(Result::ok) {
-                        log.lock().unwrap().push(line);
-                    }
-                });
-            }
-            Frpc { child, log }
-        }
-
-        pub fn count(&self, needle: &str) -> usize {
-            self.log
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|l| l.contains(needle))
-                .count()
-        }
-
-        /// Waits (bounded) until `n` log lines contain `needle`.
-        pub async fn wait_for_count(&self, needle: &str, n: usize, timeout: Duration) -> bool {
-            let start = Instant::now();
-            while start.elapsed() < timeout {
-                if self.count(needle) >= n {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            false
-        }
-
-        pub async fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
-            self.wait_for_count(needle, 1, timeout).await
-        }
-
-        pub fn log_text(&self) -> String {
-            self.log.lock().unwrap().join("\n")
-        }
-    }
-
-    impl Drop for Frpc {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// HaRP's ExApp `frpc.toml` (exapps_dev/start.sh); `extra` lines go before the token.
-    pub fn frpc_toml(
-        frp_port: u16,
-        certs: Option<&Path>,
-        token: &str,
-        extra: &str,
-        proxy: &str,
-    ) -> String {
-        let tls = match certs {
-            Some(dir) => format!(
-                "transport.tls.enable = true\ntransport.tls.certFile = \"{d}/client.crt\"\ntransport.tls.keyFile = \"{d}/client.key\"\ntransport.tls.trustedCaFile = \"{d}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\n",
-                d = dir.display()
-            ),
-            None => "transport.tls.enable = false\n".to_string(),
-        };
-        format!(
-            "serverAddr = \"127.0.0.1\"\nserverPort = {frp_port}\nloginFailExit = false\nlog.to = \"console\"\nlog.disablePrintColor = true\n{tls}{extra}metadatas.token = \"{token}\"\n\n{proxy}"
-        )
-    }
-
-    pub fn unix_proxy(name: &str, port: u16, socket: &Path) -> String {
-        format!(
-            "[[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nremotePort = {port}\n[proxies.plugin]\ntype = \"unix_domain_socket\"\nunixPath = \"{}\"\n",
-            socket.display()
-        )
-    }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Mode {

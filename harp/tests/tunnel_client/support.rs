@@ -12,10 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+pub use crate::frpc::free_port;
 
 /// The frps binary, or `None` (test skipped loudly) when it is missing outside CI.
 pub fn require_frps() -> Option<PathBuf> {
@@ -126,13 +123,7 @@ pub fn client_toml(
     extra: &str,
     proxy: &str,
 ) -> String {
-    let tls = match certs {
-        Some(d) => format!(
-            "transport.tls.enable = true\ntransport.tls.certFile = \"{0}/client.crt\"\ntransport.tls.keyFile = \"{0}/client.key\"\ntransport.tls.trustedCaFile = \"{0}/ca.crt\"\ntransport.tls.serverName = \"harp.nc\"\n",
-            d.display()
-        ),
-        None => "transport.tls.enable = false\n".into(),
-    };
+    let tls = crate::frpc::frpc_tls(certs);
     format!(
         "serverAddr = \"127.0.0.1\"\nserverPort = {port}\n{extra}{tls}metadatas.token = \"{token}\"\n\n[[proxies]]\nname = \"{APP}\"\ntype = \"tcp\"\n{proxy}"
     )
