@@ -76,15 +76,8 @@ fn tar_of(files: &[(String, Vec<u8>)]) -> std::io::Result<Bytes> {
     Ok(Bytes::from(builder.into_inner()?))
 }
 
-enum Step {
-    Failed(Response<Body>),
-}
-
-impl From<Response<Body>> for Step {
-    fn from(r: Response<Body>) -> Self {
-        Step::Failed(r)
-    }
-}
+/// A step that failed, with the answer AppAPI gets.
+type Step = Response<Body>;
 
 pub async fn install(ctx: &Ctx<'_>, p: CertificatesPayload) -> Response<Body> {
     let container = names::container(&p.name);
@@ -136,7 +129,7 @@ pub async fn install(ctx: &Ctx<'_>, p: CertificatesPayload) -> Response<Body> {
     }
     match result {
         Ok(()) => body::no_content(),
-        Err(Step::Failed(resp)) => resp,
+        Err(resp) => resp,
     }
 }
 
@@ -157,14 +150,13 @@ async fn install_into(
             )
             .await
         {
-            Err(e) => return Err(ctx.engine_error(e).into()),
+            Err(e) => return Err(ctx.engine_error(e)),
             Ok((204 | 304, _)) => {}
             Ok((status, _)) => {
                 return Err(text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("Failed to start container: Status {status}"),
-                )
-                .into());
+                ));
             }
         }
     }
@@ -174,8 +166,7 @@ async fn install_into(
         return Err(text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to get OS info. Exit: {code}. Output: {shown}"),
-        )
-        .into());
+        ));
     }
     if let Some(bundle) = p.system_certs_bundle.as_deref().filter(|b| !b.is_empty()) {
         match ca_store(&os_release) {
@@ -234,8 +225,7 @@ async fn mkdir(ctx: &Ctx<'_>, engine: &Engine<'_>, container: &str, dir: &str) -
         return Err(text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Failed to create {dir}. Exit: {code}. Output: {out}"),
-        )
-        .into());
+        ));
     }
     Ok(())
 }
@@ -266,14 +256,12 @@ async fn upload(
         Ok((status, _)) => Err(text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Unexpected error uploading archive: Status {status}"),
-        )
-        .into()),
-        Err(EngineError::Timeout) => Err(ctx.engine_error(EngineError::Timeout).into()),
+        )),
+        Err(EngineError::Timeout) => Err(ctx.engine_error(EngineError::Timeout)),
         Err(e) => Err(text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Client error uploading archive: {e}"),
-        )
-        .into()),
+        )),
     }
 }
 
@@ -286,12 +274,11 @@ async fn exec(
 ) -> Result<(i64, String), Step> {
     let client_error = |e: EngineError| -> Step {
         match e {
-            EngineError::Timeout => ctx.engine_error(e).into(),
+            EngineError::Timeout => ctx.engine_error(e),
             other => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("Client error during exec: {other}"),
-            )
-            .into(),
+            ),
         }
     };
     let create = json!({"AttachStdout": true, "AttachStderr": true, "Cmd": cmd});
@@ -308,17 +295,16 @@ async fn exec(
             .ok()
             .and_then(|v| v["Id"].as_str().map(str::to_string))
             .ok_or_else(|| {
-                Step::from(text(
+                text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Unexpected error during exec: Internal Server Error",
-                ))
+                )
             })?,
         Ok(_) => {
             return Err(text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Unexpected error during exec: Service Unavailable",
-            )
-            .into());
+            ));
         }
         Err(e) => return Err(client_error(e)),
     };
@@ -337,8 +323,7 @@ async fn exec(
             return Err(text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Unexpected error during exec: Service Unavailable",
-            )
-            .into());
+            ));
         }
         Err(e) => return Err(client_error(e)),
     };
