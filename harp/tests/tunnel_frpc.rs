@@ -346,9 +346,11 @@ async fn wrong_token_is_refused_and_counted() {
         "the failed login was counted"
     );
     assert!(
-        tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
-            .await
-            .is_err(),
+        !bed.harp
+            .state()
+            .tunnels
+            .registry
+            .port_taken(bed.remote_port),
         "no proxy published"
     );
 }
@@ -371,9 +373,11 @@ async fn missing_client_certificate_is_refused() {
         frpc.log_text()
     );
     assert!(
-        tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
-            .await
-            .is_err()
+        !bed.harp
+            .state()
+            .tunnels
+            .registry
+            .port_taken(bed.remote_port)
     );
 }
 
@@ -440,9 +444,12 @@ async fn restarting_frpc_restores_routing() {
     drop(frpc);
     // The client is gone: its port is released (bounded wait for harp to notice).
     let start = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", bed.remote_port))
-        .await
-        .is_ok()
+    while bed
+        .harp
+        .state()
+        .tunnels
+        .registry
+        .port_taken(bed.remote_port)
     {
         assert!(
             start.elapsed() < Duration::from_secs(15),

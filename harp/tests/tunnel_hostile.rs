@@ -213,9 +213,7 @@ async fn first_message_other_than_login_or_new_work_conn_is_closed() {
         refused_at_once(&bed, what, bytes, false).await;
     }
     assert!(
-        tokio::net::TcpStream::connect(("127.0.0.1", bed.ports[0]))
-            .await
-            .is_err(),
+        !bed.harp.state().tunnels.registry.port_taken(bed.ports[0]),
         "the NewProxy without a login published nothing"
     );
     bed.assert_serves().await;
@@ -698,16 +696,8 @@ async fn same_proxy_name_on_two_clients_is_refused() {
         "{}",
         second.log_text()
     );
-    assert!(
-        TcpStream::connect(("127.0.0.1", bed.ports[2]))
-            .await
-            .is_err()
-    );
-    assert!(
-        TcpStream::connect(("127.0.0.1", bed.ports[1]))
-            .await
-            .is_ok()
-    );
+    assert!(!bed.harp.state().tunnels.registry.port_taken(bed.ports[2]));
+    assert!(bed.harp.state().tunnels.registry.port_taken(bed.ports[1]));
     bed.assert_serves().await;
 }
 
@@ -835,11 +825,7 @@ async fn a_banned_address_cannot_log_in() {
         right.log_text()
     );
     assert!(!right.log_text().contains("start proxy success"));
-    assert!(
-        TcpStream::connect(("127.0.0.1", bed.ports[0]))
-            .await
-            .is_err()
-    );
+    assert!(!bed.harp.state().tunnels.registry.port_taken(bed.ports[0]));
     assert!(bed.harp.state().bans.is_banned(loopback));
     // One ban list: HTTP from the same address is dropped too.
     assert_dropped(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
@@ -867,19 +853,12 @@ async fn hostile_control_stream_after_login() {
     let r = c.new_proxy("mine", i64::from(bed.ports[1])).await;
     assert!(r.error.is_empty(), "{r:?}");
     assert_eq!(r.remote_addr, format!(":{}", bed.ports[1]));
-    assert!(
-        TcpStream::connect(("127.0.0.1", bed.ports[1]))
-            .await
-            .is_ok()
-    );
+    assert!(bed.harp.state().tunnels.registry.port_taken(bed.ports[1]));
     // Garbage inside the encrypted control stream ends that client, and releases its port.
     c.send_raw(&frame(b'p', 50_000, b"{}")).await;
     assert!(c.closed(AT_ONCE).await, "control stream not closed");
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", bed.ports[1]))
-        .await
-        .is_ok()
-    {
+    while bed.harp.state().tunnels.registry.port_taken(bed.ports[1]) {
         assert!(
             start.elapsed() < AT_ONCE,
             "the port of a dead client stays published"
@@ -918,9 +897,7 @@ async fn close_proxy_for_another_clients_proxy_is_ignored() {
         .await;
     other.round_trip().await.unwrap();
     assert!(
-        TcpStream::connect(("127.0.0.1", bed.ports[0]))
-            .await
-            .is_ok(),
+        bed.harp.state().tunnels.registry.port_taken(bed.ports[0]),
         "another client's CloseProxy closed {APP}'s listener"
     );
     let r = get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
@@ -934,6 +911,51 @@ async fn close_proxy_for_another_clients_proxy_is_ignored() {
             .iter()
             .any(|(n, _)| n == APP)
     );
+}
+
+/// frp-protocol §5.1: a login carrying the run id of a live session replaces that session
+/// (its proxies are released); the real frpc then logs in again with the same run id, replaces
+/// the intruder, publishes again and serves.
+#[tokio::test]
+async fn a_login_with_a_live_run_id_replaces_that_session() {
+    let Some(bin) = require_frpc() else { return };
+    let bed = Bed::new(Mode::Tls, 1, &[]).await;
+    let frpc = bed.publish(&bin, "app.toml").await;
+    let clients = bed.harp.state().tunnels.registry.clients();
+    assert_eq!(clients.len(), 1);
+    let run_id = clients[0].1.run_id.clone();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let login = frp_wire::Login {
+        version: "0.65.0".into(),
+        privilege_key: frp_wire::privilege_key("", ts),
+        timestamp: ts,
+        run_id: run_id.clone(),
+        metas: std::collections::BTreeMap::from([("token".to_string(), KEY.to_string())]),
+        pool_count: 1,
+        ..Default::default()
+    };
+    let mut intruder = bed.connect().await;
+    intruder
+        .write_all(&frp_wire::encode(&Message::Login(login)).unwrap())
+        .await
+        .unwrap();
+    let resp = read_login_resp(&mut intruder, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(resp.run_id, run_id, "the run id is kept");
+    // frpc lost its session, comes back with the same run id and publishes again.
+    assert!(
+        frpc.wait_for_count("start proxy success", 2, Duration::from_secs(30))
+            .await,
+        "{}",
+        frpc.log_text()
+    );
+    let r = get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(bed.harp.state().tunnels.registry.clients().len(), 1);
 }
 
 /// Test-local helpers (the frpc runner and config shapes are in `common/frpc.rs`): a raw frp

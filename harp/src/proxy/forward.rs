@@ -8,6 +8,7 @@ use crate::http::body::{self, Body, BoxError};
 use crate::http::streaming::IdleTimeout;
 use crate::metrics::Counter;
 use http::{Request, Response, Uri};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -67,6 +68,22 @@ fn caused_by_client_body(e: &(dyn std::error::Error + 'static)) -> bool {
             .is_some()
         {
             return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Whether an exchange failed because a reused connection was already closed by the peer:
+/// nothing of the response arrived.
+fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_closed() || h.is_canceled();
         }
         source = err.source();
     }
@@ -183,7 +200,30 @@ impl Upstream {
         };
         *req.uri_mut() = uri;
         *req.version_mut() = http::Version::HTTP_11;
-        match tokio::time::timeout(self.timeouts.server, self.client.request(req)).await {
+        // A request without a body can be sent again if a pooled connection turns out to have
+        // been closed by the other side (e.g. its tunnel was replaced) before any answer came.
+        let replay = req.body().is_end_stream().then(|| {
+            let mut copy = Request::new(body::empty());
+            *copy.method_mut() = req.method().clone();
+            *copy.uri_mut() = req.uri().clone();
+            *copy.version_mut() = req.version();
+            *copy.headers_mut() = req.headers().clone();
+            copy
+        });
+        let attempt = async {
+            match (self.client.request(req).await, replay) {
+                (Err(e), Some(again)) if stale_connection(&e) => {
+                    tracing::debug!(
+                        host,
+                        port,
+                        "pooled ExApp connection was closed; sending again"
+                    );
+                    self.client.request(again).await
+                }
+                (result, _) => result,
+            }
+        };
+        match tokio::time::timeout(self.timeouts.server, attempt).await {
             Err(_) => {
                 tracing::warn!(
                     host,

@@ -124,7 +124,9 @@ pub async fn run(
     }
     let (control_tx, mut control_rx) = mpsc::channel::<Message>(64);
     let pool_count = login.pool_count.clamp(1, MAX_POOL_COUNT) as usize;
-    tunnels.pools.open(&run_id, control_tx.clone(), pool_count);
+    tunnels
+        .pools
+        .open(&run_id, session, control_tx.clone(), pool_count);
     let writer_task = tokio::spawn(async move {
         while let Some(msg) = control_rx.recv().await {
             if writer.write(&msg).await.is_err() {
@@ -142,7 +144,7 @@ pub async fn run(
         _ = state.shutdown.cancelled() => {}
         _ = control_loop(&state, &run_id, session, &mut reader, &control_tx) => {}
     }
-    tunnels.pools.close(&run_id, &control_tx);
+    tunnels.pools.close(&run_id, session);
     tunnels.registry.release_session(session);
     tunnels.registry.remove_control(&run_id, session);
     writer_task.abort();

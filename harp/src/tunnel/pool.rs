@@ -23,6 +23,8 @@ pub struct WorkConn {
 }
 
 struct ClientPool {
+    /// The control session that owns it; a newer session of the same run id wins.
+    session: u64,
     idle: VecDeque<WorkConn>,
     waiters: VecDeque<oneshot::Sender<WorkConn>>,
     /// The client's control stream, for `ReqWorkConn`.
@@ -40,11 +42,24 @@ impl Pools {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A client logged in: its pool holds at most `pool_count + 10` idle streams (as frps).
-    pub fn open(&self, run_id: &str, control: mpsc::Sender<Message>, pool_count: usize) {
-        self.lock().insert(
+    /// Control session `session` of a client logged in: its pool holds at most
+    /// `pool_count + 10` idle streams (as frps). A session that lost a race to a newer login
+    /// with the same run id does not replace the newer one's pool.
+    pub fn open(
+        &self,
+        run_id: &str,
+        session: u64,
+        control: mpsc::Sender<Message>,
+        pool_count: usize,
+    ) {
+        let mut clients = self.lock();
+        if clients.get(run_id).is_some_and(|p| p.session > session) {
+            return;
+        }
+        clients.insert(
             run_id.to_string(),
             ClientPool {
+                session,
                 idle: VecDeque::new(),
                 waiters: VecDeque::new(),
                 control,
@@ -53,13 +68,10 @@ impl Pools {
         );
     }
 
-    /// The client is gone: its idle streams are dropped (closed).
-    pub fn close(&self, run_id: &str, control: &mpsc::Sender<Message>) {
+    /// Control session `session` is gone: its idle streams are dropped (closed).
+    pub fn close(&self, run_id: &str, session: u64) {
         let mut clients = self.lock();
-        if clients
-            .get(run_id)
-            .is_some_and(|p| p.control.same_channel(control))
-        {
+        if clients.get(run_id).is_some_and(|p| p.session == session) {
             clients.remove(run_id);
         }
     }
