@@ -95,6 +95,15 @@ impl Registry {
     ) -> Option<CancellationToken> {
         let mut inner = self.lock();
         let run_id = info.run_id.clone();
+        if inner
+            .controls
+            .get(&run_id)
+            .is_some_and(|(newer, _)| *newer > session)
+        {
+            // A newer login with the same run id got here first: it wins, this one ends.
+            token.cancel();
+            return None;
+        }
         inner.clients.insert(session, info);
         inner
             .controls
@@ -254,5 +263,72 @@ impl Registry {
             .collect();
         list.sort_by_key(|(s, _)| *s);
         list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(run_id: &str) -> ClientInfo {
+        ClientInfo {
+            run_id: run_id.into(),
+            address: "127.0.0.1:1".parse().unwrap(),
+            version: "0.65.0".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            since: std::time::SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn newer_session_wins_whatever_the_order() {
+        let r = Registry::new(vec![23000..=23001]);
+        let (old, new) = (CancellationToken::new(), CancellationToken::new());
+        assert!(r.add_control(info("a"), 3, new.clone()).is_none());
+        assert!(
+            r.add_control(info("a"), 2, old.clone()).is_none(),
+            "a late older login replaces nothing"
+        );
+        assert!(old.is_cancelled() && !new.is_cancelled());
+        let newest = CancellationToken::new();
+        let replaced = r
+            .add_control(info("a"), 4, newest)
+            .expect("the newer login replaces");
+        replaced.cancel();
+        assert!(new.is_cancelled());
+    }
+
+    #[test]
+    fn ports_names_and_limits() {
+        let r = Registry::new(vec![23000..=23001]);
+        let stop = CancellationToken::new;
+        let stats = || Arc::new(ProxyStats::default());
+        assert_eq!(r.reserve("a", 1, "x", 23000, stop(), stats()), Ok(23000));
+        assert_eq!(
+            r.reserve("b", 2, "x", 23001, stop(), stats()),
+            Err(ProxyRefused::NameTaken("x".into()))
+        );
+        assert_eq!(
+            r.reserve("b", 2, "y", 23000, stop(), stats()),
+            Err(ProxyRefused::PortUsed)
+        );
+        assert_eq!(
+            r.reserve("b", 2, "y", 24000, stop(), stats()),
+            Err(ProxyRefused::PortNotAllowed)
+        );
+        assert_eq!(
+            r.reserve("a", 1, "z", 23001, stop(), stats()),
+            Err(ProxyRefused::TooManyPorts)
+        );
+        assert_eq!(
+            r.reserve("b", 2, "y", 0, stop(), stats()),
+            Ok(23001),
+            "0 picks a free port"
+        );
+        assert!(!r.release_own("x", 2), "only the owner closes a proxy");
+        assert!(r.release_own("x", 1));
+        r.release_session(2);
+        assert!(r.proxies().is_empty());
     }
 }
