@@ -56,6 +56,26 @@ impl Bed {
         self.harp.certs.path().join("frp")
     }
 
+    /// A real frpc with HaRP's ExApp shape (mutual TLS, the ExApp's unix socket) that has
+    /// published the app's port.
+    async fn publish(&self, bin: &std::path::Path) -> Frpc {
+        let toml = frpc_toml(
+            self.frp_port(),
+            Some(&self.certs()),
+            KEY,
+            "",
+            &unix_proxy(APP, self.remote_port, &self.socket),
+        );
+        let frpc = Frpc::start(bin, &self.write_config("frpc.toml", &toml));
+        assert!(
+            frpc.wait_for("start proxy success", Duration::from_secs(20))
+                .await,
+            "{}",
+            frpc.log_text()
+        );
+        frpc
+    }
+
     fn write_config(&self, name: &str, toml: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, toml).unwrap();
@@ -67,23 +87,7 @@ impl Bed {
 async fn real_frpc_with_harps_exapp_shape_serves_http_and_websocket() {
     let Some(bin) = require_frpc() else { return };
     let bed = Bed::new(&[]).await;
-    let config = bed.write_config(
-        "frpc.toml",
-        &frpc_toml(
-            bed.frp_port(),
-            Some(&bed.certs()),
-            KEY,
-            "",
-            &unix_proxy(APP, bed.remote_port, &bed.socket),
-        ),
-    );
-    let frpc = Frpc::start(&bin, &config);
-    assert!(
-        frpc.wait_for("start proxy success", Duration::from_secs(20))
-            .await,
-        "frpc did not publish its proxy:\n{}",
-        frpc.log_text()
-    );
+    let _frpc = bed.publish(&bin).await;
     let r = get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.seen_header("ex-app-id").as_deref(), Some(APP));
@@ -211,23 +215,7 @@ async fn stream_upload(addr: std::net::SocketAddr, path: &str, bytes: u64) -> se
 async fn one_gib_each_way_through_the_tunnel() {
     let Some(bin) = require_frpc() else { return };
     let bed = Bed::new(&[]).await;
-    let config = bed.write_config(
-        "frpc.toml",
-        &frpc_toml(
-            bed.frp_port(),
-            Some(&bed.certs()),
-            KEY,
-            "",
-            &unix_proxy(APP, bed.remote_port, &bed.socket),
-        ),
-    );
-    let frpc = Frpc::start(&bin, &config);
-    assert!(
-        frpc.wait_for("start proxy success", Duration::from_secs(20))
-            .await,
-        "{}",
-        frpc.log_text()
-    );
+    let _frpc = bed.publish(&bin).await;
     const GIB: u64 = 1 << 30;
     let started = Instant::now();
     let got = stream_download(
@@ -250,23 +238,7 @@ async fn one_gib_each_way_through_the_tunnel() {
 async fn connected_clients_show_on_the_control_port() {
     let Some(bin) = require_frpc() else { return };
     let bed = Bed::new(&[]).await;
-    let config = bed.write_config(
-        "frpc.toml",
-        &frpc_toml(
-            bed.frp_port(),
-            Some(&bed.certs()),
-            KEY,
-            "",
-            &unix_proxy(APP, bed.remote_port, &bed.socket),
-        ),
-    );
-    let frpc = Frpc::start(&bin, &config);
-    assert!(
-        frpc.wait_for("start proxy success", Duration::from_secs(20))
-            .await,
-        "{}",
-        frpc.log_text()
-    );
+    let _frpc = bed.publish(&bin).await;
     assert_eq!(
         get(bed.harp.addr, &format!("/exapps/{APP}/public"), &[])
             .await
