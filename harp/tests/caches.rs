@@ -1,5 +1,6 @@
 //! The caches in front of Nextcloud (contract §3.7–3.8): one `exapp-meta` fetch however many
-//! requests wait for it, the 15 s negative cache, the session cache and its lifetime, and the
+//! requests wait for it, the 15 s negative cache, the session cache and its lifetime (one
+//! `user-info` call per session however many first requests wait for it), and the
 //! records AppAPI pushes with `exapp_storage`.
 
 mod common;
@@ -23,6 +24,33 @@ async fn one_fetch_for_a_hundred_concurrent_first_requests() {
         assert_eq!(t.await.unwrap(), 200);
     }
     assert_eq!(h.nc.count("exapp-meta"), 1);
+}
+
+#[tokio::test]
+async fn one_user_info_for_a_hundred_concurrent_first_requests_of_a_session() {
+    let h = start(&[]).await;
+    // Warm the app record so only user-info is slow.
+    assert_eq!(
+        get(h.addr, &format!("/exapps/{APP}/public"), &[])
+            .await
+            .status,
+        200
+    );
+    h.nc.set_delay(Duration::from_millis(300));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let addr = h.addr;
+        tasks.push(tokio::spawn(async move {
+            let cookie = [("cookie", "oc_sessionPassphrase=sess-usr")];
+            get(addr, &format!("/exapps/{APP}/user"), &cookie)
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(h.nc.count("user-info"), 1);
 }
 
 #[tokio::test]

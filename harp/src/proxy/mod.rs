@@ -344,19 +344,16 @@ async fn find_user(
     if cookie.is_none() && !headers.contains_key(header::AUTHORIZATION) {
         return Ok(None);
     }
-    if let Some(user) = cookie.and_then(|c| state.sessions.get(c)) {
-        return Ok(Some(user));
-    }
-    match state.nextcloud.user_info(appid_lc, headers).await {
-        Ok(user) => {
-            if let (Some(c), Some(u)) = (cookie, &user) {
-                state.sessions.put(c, u.clone());
-            }
-            Ok(user)
+    let asked = match cookie {
+        Some(c) => {
+            state
+                .sessions
+                .get_or_fetch(c, || state.nextcloud.user_info(appid_lc, headers))
+                .await
         }
-        Err(e) => {
-            tracing::warn!(appid = appid_lc, error = %e, "user-info failed; answering 401");
-            Err(())
-        }
-    }
+        None => state.nextcloud.user_info(appid_lc, headers).await,
+    };
+    asked.map_err(|e| {
+        tracing::warn!(appid = appid_lc, error = %e, "user-info failed; answering 401");
+    })
 }
