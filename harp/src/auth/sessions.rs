@@ -204,7 +204,7 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_call_leaves_nothing_behind_and_errors_are_not_kept() {
         let cache = SessionCache::new(Duration::from_secs(60));
-        let never = cache.get_or_fetch("s", || std::future::pending::<UserLookup>());
+        let never = cache.get_or_fetch("s", std::future::pending::<UserLookup>);
         assert!(
             tokio::time::timeout(Duration::from_millis(20), never)
                 .await

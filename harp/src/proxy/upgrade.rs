@@ -14,6 +14,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+/// Each direction's relay buffer, held for the life of the tunnel: WebSocket messages are
+/// small and most tunnels sit idle, so 4 KiB (not tokio's 8 KiB default) keeps an idle
+/// WebSocket's cost low (BENCHMARKS.md, "idle WebSockets").
+const RELAY_BUF: usize = 4096;
+
 /// Joins the client's and the ExApp's upgraded connections once both are ready.
 pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, ctl: Arc<ConnCtl>, idle: Duration) {
     ctl.enter_tunnel();
@@ -35,7 +40,7 @@ pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, ctl: Arc<ConnCtl>, i
             clock: clock.clone(),
         };
         tokio::select! {
-            res = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+            res = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, RELAY_BUF, RELAY_BUF) => {
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "tunnel closed with an error");
                 }
