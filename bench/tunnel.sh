@@ -4,11 +4,15 @@
 #
 #   client (wrk) ──> 127.0.0.1:A ──> frps ──TLS+yamux──> frpc ──> nginx   (path A, "frps")
 #   client (wrk) ──> 127.0.0.1:B ──> harp ──TLS+yamux──> frpc ──> nginx   (path B, "harp")
+#   client (wrk) ──> 127.0.0.1:C ──> harp ──TLS+yamux──> harp tunnel ──> nginx  (path C, "harpc")
 #   client (wrk) ──────────────────────────────────────────────> nginx   ("direct")
 #
 # Both frpc processes are the same real frpc 0.65.0 with HaRP's ExApp frpc.toml shape (mutual
 # TLS with harp's generated certificates, metadatas.token) and a localIP/localPort proxy. frps
 # has HaRP's frps shape (frp-protocol.md §6) minus the Login httpPlugin (it only runs at login).
+# Path C is the same harp server reached by harp's own client (`harp tunnel -c frpc.toml`, the
+# same frpc.toml shape). After the wrk runs, one 1 GiB download per path (curl) gives the
+# single-stream throughput.
 #
 # Usage: bash bench/tunnel.sh
 # Environment:
@@ -95,7 +99,7 @@ if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
 fi
 [[ -x "$HARP_BIN" ]] || die "$HARP_BIN missing"
 
-read -r P_NGINX P_EXAPPS P_CONTROL P_HARP_FRP P_FRPS P_A P_B <<<"$(free_ports 7)"
+read -r P_NGINX P_EXAPPS P_CONTROL P_HARP_FRP P_FRPS P_A P_B P_C <<<"$(free_ports 8)"
 
 # --- backend: nginx with a small file and a 10 MiB file ----------------------------------------
 chmod 755 "$TMP"
@@ -103,6 +107,8 @@ mkdir -p "$TMP/www" "$TMP/nginx"
 printf 'hello from the benchmark backend, a small static body of about one hundred bytes.......\n' >"$TMP/www/small"
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$TMP/www/big"
 BIG_BYTES=$((10 * 1024 * 1024))
+# 1 GiB of zeros without using the disk (a sparse file; nginx sends it with sendfile).
+truncate -s 1G "$TMP/www/huge"
 chmod -R a+rX "$TMP/www"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 daemon off;
@@ -140,7 +146,7 @@ env -i PATH="$PATH" \
     HP_SHARED_KEY="$KEY" NC_INSTANCE_URL=http://127.0.0.1:9 \
     HP_EXAPPS_ADDRESS="127.0.0.1:$P_EXAPPS" HP_CONTROL_ADDRESS="127.0.0.1:$P_CONTROL" \
     HP_FRP_ADDRESS="127.0.0.1:$P_HARP_FRP" HP_CERTS_DIR="$TMP/certs" \
-    HP_FRP_ALLOW_PORTS="$P_B" DOCKER_HOST=unix:///nonexistent HP_LOG_LEVEL=info \
+    HP_FRP_ALLOW_PORTS="$P_B,$P_C" DOCKER_HOST=unix:///nonexistent HP_LOG_LEVEL=info \
     "$HARP_BIN" >"$TMP/harp.log" 2>&1 &
 PIDS+=($!)
 HARP_PID=$!
@@ -197,32 +203,38 @@ EOF
 }
 frpc_toml "$P_FRPS" "$P_A" bench_frps >"$TMP/frpc-a.toml"
 frpc_toml "$P_HARP_FRP" "$P_B" bench_harp >"$TMP/frpc-b.toml"
+frpc_toml "$P_HARP_FRP" "$P_C" bench_harpc >"$TMP/frpc-c.toml"
 "$FRPC_BIN" -c "$TMP/frpc-a.toml" >"$TMP/frpc-a.log" 2>&1 &
 PIDS+=($!)
 FRPC_A_PID=$!
 "$FRPC_BIN" -c "$TMP/frpc-b.toml" >"$TMP/frpc-b.log" 2>&1 &
 PIDS+=($!)
 FRPC_B_PID=$!
+"$HARP_BIN" tunnel -c "$TMP/frpc-c.toml" >"$TMP/harp-tunnel-c.log" 2>&1 &
+PIDS+=($!)
+FRPC_C_PID=$!
 wait_until 30 "frpc (frps path) start proxy success" grep -q "start proxy success" "$TMP/frpc-a.log"
 wait_until 30 "frpc (harp path) start proxy success" grep -q "start proxy success" "$TMP/frpc-b.log"
+wait_until 30 "harp tunnel (path C) proxy published" grep -q "proxy published" "$TMP/harp-tunnel-c.log"
 wait_until 10 "path A (frps) :$P_A" http_ok "http://127.0.0.1:$P_A/small"
 wait_until 10 "path B (harp) :$P_B" http_ok "http://127.0.0.1:$P_B/small"
-for port in "$P_NGINX" "$P_A" "$P_B"; do
+wait_until 10 "path C (harp + harp tunnel) :$P_C" http_ok "http://127.0.0.1:$P_C/small"
+for port in "$P_NGINX" "$P_A" "$P_B" "$P_C"; do
     cmp -s <(curl -s --max-time 10 "http://127.0.0.1:$port/big") "$TMP/www/big" \
         || die "10 MiB body through :$port differs from the file"
 done
-log "frpc on both paths up; bodies verified (direct :$P_NGINX, frps :$P_A, harp :$P_B)"
+log "clients on all paths up; bodies verified (direct :$P_NGINX, frps :$P_A, harp :$P_B, harp tunnel :$P_C)"
 
 # --- RSS / CPU sampling ------------------------------------------------------------------------
 sleep 1
 IDLE_FRPS=$(rss_kib "$FRPS_PID"); IDLE_HARP=$(rss_kib "$HARP_PID")
-IDLE_FRPC_A=$(rss_kib "$FRPC_A_PID"); IDLE_FRPC_B=$(rss_kib "$FRPC_B_PID")
+IDLE_FRPC_A=$(rss_kib "$FRPC_A_PID"); IDLE_FRPC_B=$(rss_kib "$FRPC_B_PID"); IDLE_FRPC_C=$(rss_kib "$FRPC_C_PID")
 CPU0_FRPS=$(cpu_ticks "$FRPS_PID"); CPU0_HARP=$(cpu_ticks "$HARP_PID")
-CPU0_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU0_FRPC_B=$(cpu_ticks "$FRPC_B_PID")
+CPU0_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU0_FRPC_B=$(cpu_ticks "$FRPC_B_PID"); CPU0_FRPC_C=$(cpu_ticks "$FRPC_C_PID")
 touch "$TMP/sampling"
 (
     while [[ -e "$TMP/sampling" ]]; do
-        echo "$(rss_kib "$FRPS_PID") $(rss_kib "$HARP_PID") $(rss_kib "$FRPC_A_PID") $(rss_kib "$FRPC_B_PID")"
+        echo "$(rss_kib "$FRPS_PID") $(rss_kib "$HARP_PID") $(rss_kib "$FRPC_A_PID") $(rss_kib "$FRPC_B_PID") $(rss_kib "$FRPC_C_PID")"
         sleep 0.25
     done >"$TMP/rss.samples"
 ) &
@@ -232,7 +244,7 @@ PIDS+=($!)
 # scenario: name|path|connections|threads|close (1: "Connection: close", a new tunnel connection
 # per request, which exercises frp's work-connection hand-off rather than the byte relay)
 SCENARIOS=("small_c1|/small|1|1|0" "small_c64|/small|64|2|0" "close_c8|/small|8|2|1" "big_c4|/big|4|2|0")
-TARGETS=("direct|$P_NGINX" "frps|$P_A" "harp|$P_B")
+TARGETS=("direct|$P_NGINX" "frps|$P_A" "harp|$P_B" "harpc|$P_C")
 # results.tsv: scenario target rep req_s p50_us p99_us mib_s socket_errors non2xx
 #              server_cpu_ticks frpc_cpu_ticks requests (CPU: the path's frps or harp, and its frpc)
 RESULTS="$TMP/results.tsv"
@@ -262,13 +274,14 @@ for rep in $(seq "$REPEATS"); do
         for tg in "${TARGETS[@]}"; do
             IFS='|' read -r tname port <<<"$tg"
             RUN=$((RUN + 1))
-            for pid in "$NGINX_PID" "$HARP_PID" "$FRPS_PID" "$FRPC_A_PID" "$FRPC_B_PID"; do
+            for pid in "$NGINX_PID" "$HARP_PID" "$FRPS_PID" "$FRPC_A_PID" "$FRPC_B_PID" "$FRPC_C_PID"; do
                 alive "$pid" || die "a server process (pid $pid) died; see logs in $TMP"
             done
             out="$TMP/wrk-$name-$tname-$rep.txt"
             case "$tname" in
                 frps) srv=$FRPS_PID; cli=$FRPC_A_PID ;;
                 harp) srv=$HARP_PID; cli=$FRPC_B_PID ;;
+                harpc) srv=$HARP_PID; cli=$FRPC_C_PID ;;
                 *) srv=""; cli="" ;;
             esac
             s0=0; c0=0
@@ -295,15 +308,30 @@ for rep in $(seq "$REPEATS"); do
     done
 done
 
+# One 1 GiB download per path, one stream each (curl), interleaved, REPEATS times.
+HUGE="$TMP/huge.tsv"
+: >"$HUGE"
+for rep in $(seq "$REPEATS"); do
+    for tg in "${TARGETS[@]}"; do
+        IFS='|' read -r tname port <<<"$tg"
+        bps=$(curl -s -o /dev/null --max-time 300 -w '%{speed_download} %{size_download}' "http://127.0.0.1:$port/huge") || die "1 GiB download via $tname failed"
+        read -r speed size <<<"$bps"
+        [[ "$size" == 1073741824 ]] || die "1 GiB download via $tname got $size bytes"
+        printf '%s\t%s\n' "$tname" "$(awk -v b="$speed" 'BEGIN { printf "%.1f", b / 1048576 }')" >>"$HUGE"
+        log "1 GiB via $tname: $(tail -1 "$HUGE" | cut -f2) MiB/s"
+    done
+done
+huge_median() { awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$HUGE" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }'; }
+
 rm -f "$TMP/sampling"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 sleep 0.5
 CPU1_FRPS=$(cpu_ticks "$FRPS_PID"); CPU1_HARP=$(cpu_ticks "$HARP_PID")
-CPU1_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU1_FRPC_B=$(cpu_ticks "$FRPC_B_PID")
+CPU1_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU1_FRPC_B=$(cpu_ticks "$FRPC_B_PID"); CPU1_FRPC_C=$(cpu_ticks "$FRPC_C_PID")
 END_FRPS=$(rss_kib "$FRPS_PID"); END_HARP=$(rss_kib "$HARP_PID")
-read -r PEAK_FRPS PEAK_HARP PEAK_FRPC_A PEAK_FRPC_B < <(awk '
-    { for (i = 1; i <= 4; i++) if ($i > m[i]) m[i] = $i }
-    END { print m[1] + 0, m[2] + 0, m[3] + 0, m[4] + 0 }' "$TMP/rss.samples")
+read -r PEAK_FRPS PEAK_HARP PEAK_FRPC_A PEAK_FRPC_B PEAK_FRPC_C < <(awk '
+    { for (i = 1; i <= 5; i++) if ($i > m[i]) m[i] = $i }
+    END { print m[1] + 0, m[2] + 0, m[3] + 0, m[4] + 0, m[5] + 0 }' "$TMP/rss.samples")
 HZ=$(getconf CLK_TCK)
 
 # --- report ------------------------------------------------------------------------------------
@@ -339,30 +367,32 @@ echo "### Tunnel: harp vs frps 0.65.0 (same run, interleaved; medians of $REPEAT
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo) · harp $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)') · frp $("$FRPS_BIN" --version) · $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}') · $(nginx -v 2>&1 | sed 's/^nginx version: //')"
 echo
-echo "| scenario | metric | direct (nginx) | via frps + frpc | via harp + frpc | frps ÷ direct | harp ÷ direct | **harp ÷ frps** |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| scenario | metric | direct (nginx) | via frps + frpc | via harp + frpc | via harp + harp tunnel | frps ÷ direct | harp ÷ direct | **harp ÷ frps** | **harp + harp tunnel ÷ frps** |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 declare -A LABEL=([small_c1]="small GET (~90 B), 1 conn" [small_c64]="small GET (~90 B), 64 conns" [close_c8]="small GET, new connection per request, 8 conns" [big_c4]="10 MiB GET, 4 conns")
 for sc in "${SCENARIOS[@]}"; do
     IFS='|' read -r name _ <<<"$sc"
-    d=$(median "$name" direct 4); a=$(median "$name" frps 4); b=$(median "$name" harp 4)
-    if [[ "$name" == big_c4 ]]; then
-        d=$(median "$name" direct 7); a=$(median "$name" frps 7); b=$(median "$name" harp 7)
-        echo "| ${LABEL[$name]} | MiB/s | $(fmt_num "$d" 0) | $(fmt_num "$a" 0) | $(fmt_num "$b" 0) | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** |"
-    else
-        echo "| ${LABEL[$name]} | req/s | $(fmt_num "$d" 0) | $(fmt_num "$a" 0) | $(fmt_num "$b" 0) | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** |"
-    fi
+    row() { # metric d a b c
+        echo "| ${LABEL[$name]} | $1 | $2 | $3 | $4 | $5 | $(ratio "$6" "$8") | $(ratio "$7" "$8") | **$(ratio "$7" "$6")** | **$(ratio "$9" "$6")** |"
+    }
+    col=4; unit="req/s"
+    [[ "$name" == big_c4 ]] && { col=7; unit="MiB/s"; }
+    d=$(median "$name" direct $col); a=$(median "$name" frps $col); b=$(median "$name" harp $col); c=$(median "$name" harpc $col)
+    row "$unit" "$(fmt_num "$d" 0)" "$(fmt_num "$a" 0)" "$(fmt_num "$b" 0)" "$(fmt_num "$c" 0)" "$a" "$b" "$d" "$c"
     for col in 5 6; do
         [[ $col == 5 ]] && m="latency p50" || m="latency p99"
-        d=$(median "$name" direct $col); a=$(median "$name" frps $col); b=$(median "$name" harp $col)
-        echo "| ${LABEL[$name]} | $m | $(fmt_lat "$d") | $(fmt_lat "$a") | $(fmt_lat "$b") | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** |"
+        d=$(median "$name" direct $col); a=$(median "$name" frps $col); b=$(median "$name" harp $col); c=$(median "$name" harpc $col)
+        row "$m" "$(fmt_lat "$d")" "$(fmt_lat "$a")" "$(fmt_lat "$b")" "$(fmt_lat "$c")" "$a" "$b" "$d" "$c"
     done
     if [[ "$name" == big_c4 ]]; then unit=gib; dec=2; m="CPU s per GiB"; else unit=req; dec=0; m="CPU µs per request"; fi
     for col in 10 11; do
-        [[ $col == 10 ]] && who="server (frps / harp)" || who="frpc"
-        a=$(median_cpu "$name" frps $col $unit); b=$(median_cpu "$name" harp $col $unit)
-        echo "| ${LABEL[$name]} | $who $m | – | $(fmt_num "$a" $dec) | $(fmt_num "$b" $dec) | – | – | **$(ratio "$b" "$a")** |"
+        [[ $col == 10 ]] && who="server (frps / harp)" || who="client (frpc / frpc / harp tunnel)"
+        a=$(median_cpu "$name" frps $col $unit); b=$(median_cpu "$name" harp $col $unit); c=$(median_cpu "$name" harpc $col $unit)
+        echo "| ${LABEL[$name]} | $who $m | – | $(fmt_num "$a" $dec) | $(fmt_num "$b" $dec) | $(fmt_num "$c" $dec) | – | – | **$(ratio "$b" "$a")** | **$(ratio "$c" "$a")** |"
     done
 done
+d=$(huge_median direct); a=$(huge_median frps); b=$(huge_median harp); c=$(huge_median harpc)
+echo "| 1 GiB GET, one stream (curl) | MiB/s | $(fmt_num "$d" 0) | $(fmt_num "$a" 0) | $(fmt_num "$b" 0) | $(fmt_num "$c" 0) | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** | **$(ratio "$c" "$a")** |"
 echo
 echo "| process | RSS idle (after login) | RSS peak during the run | RSS at the end | CPU time over all runs |"
 echo "|---|---|---|---|---|"
@@ -370,9 +400,10 @@ echo "| frps (path A server) | $(mib "$IDLE_FRPS") | $(mib "$PEAK_FRPS") | $(mib
 echo "| harp (path B server, whole process) | $(mib "$IDLE_HARP") | $(mib "$PEAK_HARP") | $(mib "$END_HARP") | $(cpu_s "$CPU0_HARP" "$CPU1_HARP") |"
 echo "| frpc of path A | $(mib "$IDLE_FRPC_A") | $(mib "$PEAK_FRPC_A") | – | $(cpu_s "$CPU0_FRPC_A" "$CPU1_FRPC_A") |"
 echo "| frpc of path B | $(mib "$IDLE_FRPC_B") | $(mib "$PEAK_FRPC_B") | – | $(cpu_s "$CPU0_FRPC_B" "$CPU1_FRPC_B") |"
+echo "| harp tunnel (client of path C) | $(mib "$IDLE_FRPC_C") | $(mib "$PEAK_FRPC_C") | – | $(cpu_s "$CPU0_FRPC_C" "$CPU1_FRPC_C") |"
 echo
 errs_line=""
-for tg in direct frps harp; do
+for tg in direct frps harp harpc; do
     e=0; n=0
     for sc in "${SCENARIOS[@]}"; do
         IFS='|' read -r name _ <<<"$sc"
@@ -383,6 +414,6 @@ done
 echo "Errors over all runs: ${errs_line%; }."
 echo
 echo "Ratios: throughput and latency ÷ the column named; for latency a ratio above 1 is slower."
-echo "All processes (wrk, nginx with 1 worker, frps, harp, both frpc) share the machine's cores;"
+echo "All processes (wrk, nginx with 1 worker, frps, harp, both frpc, harp tunnel) share the machine's cores;"
 echo "load average (1/5/15 min) before the runs: ${LOAD_START}, after: ${LOAD_END}."
 echo "Command: \`bash bench/tunnel.sh\` (BENCH_DURATION=$DURATION BENCH_REPEATS=$REPEATS)."
