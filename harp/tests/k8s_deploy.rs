@@ -363,3 +363,71 @@ async fn a_role_is_found_through_the_group_label() {
     assert!(h.k8s.calls().iter().any(|c| c.path.ends_with("/services")
         && c.query == "labelSelector=app.kubernetes.io%2Fpart-of%3Dnc-app-app-skeleton-python"));
 }
+
+#[tokio::test]
+async fn every_create_option_passes_the_api_schema() {
+    let h = start_k8s(&[
+        ("HP_K8S_NAMESPACE", "exapps-test"),
+        ("HP_K8S_STORAGE_CLASS", "fast-ssd"),
+        ("HP_K8S_DEFAULT_STORAGE_SIZE", "2Gi"),
+        (
+            "HP_K8S_HOST_ALIASES",
+            "nextcloud.local:10.0.0.5,office.local:10.0.0.5,db:10.0.0.6",
+        ),
+    ])
+    .await;
+    let mut body = create_body();
+    body["instance_id"] = json!("inst1");
+    body["role_suffix"] = json!("worker");
+    body["compute_device"] = json!("cuda");
+    body["resource_limits"] = json!({"memory": 536870912u64, "nanoCPUs": 500000000u64});
+    body["mount_points"] = json!([{"source": "/srv", "target": "/srv", "mode": "ro"}]);
+    let r = h.op("create", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_clean(&h);
+    let d = h
+        .k8s
+        .object(
+            "exapps-test",
+            "deployments",
+            "nc-app-inst1-app-skeleton-python-worker",
+        )
+        .expect("deployment");
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["hostAliases"],
+        json!([{"ip": "10.0.0.5", "hostnames": ["nextcloud.local", "office.local"]},
+               {"ip": "10.0.0.6", "hostnames": ["db"]}])
+    );
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        json!({"limits": {"memory": "512Mi", "cpu": "500m", "nvidia.com/gpu": "1"},
+               "requests": {"memory": "512Mi", "cpu": "500m"}})
+    );
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "nc-app-inst1-app-skeleton-python-data"
+    );
+    let pvc = h
+        .k8s
+        .object(
+            "exapps-test",
+            "persistentvolumeclaims",
+            "nc-app-inst1-app-skeleton-python-data",
+        )
+        .expect("pvc");
+    assert_eq!(pvc["spec"]["storageClassName"], "fast-ssd");
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "2Gi");
+    let mut expose = expose_body(8080, "nodeport");
+    expose["instance_id"] = json!("inst1");
+    expose["role_suffix"] = json!("worker");
+    expose["node_port"] = json!(30555);
+    expose["external_traffic_policy"] = json!("Local");
+    expose["service_labels"] = json!({"team": "ai"});
+    expose["service_annotations"] = json!({"example.com/note": "x"});
+    let r = h.op("expose", expose).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["port"], 30555);
+    assert_eq!(r.json()["namespace"], "exapps-test");
+    assert_clean(&h);
+}
