@@ -418,3 +418,78 @@ async fn exapp_storage_with_a_failing_api_stores_nothing() {
     assert_eq!(r.status, 204);
     assert_eq!(h.harp.state().exapps.known_count(), 1);
 }
+
+/// harp against the fake API server over HTTPS, with the token in a file.
+async fn tls_harp(
+    k8s: &harp_testkit::kubernetes::FakeKubernetes,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> TestHarp {
+    let token = dir.join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    let url = k8s.url();
+    let token = token.to_str().expect("utf-8").to_string();
+    let mut env = vec![
+        ("HP_K8S_ENABLED", "true"),
+        ("HP_K8S_API_SERVER", url.as_str()),
+        ("HP_K8S_BEARER_TOKEN_FILE", token.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    plain_harp(&env).await
+}
+
+#[tokio::test]
+async fn https_api_server_with_the_ca_file_the_verify_switch_and_neither() {
+    let (k8s, ca_pem) = harp_testkit::kubernetes::FakeKubernetes::start_tls()
+        .await
+        .expect("fake kubernetes over TLS");
+    assert!(k8s.url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, &ca_pem).expect("ca");
+    let ca = ca.to_str().expect("utf-8");
+
+    let with_ca = tls_harp(&k8s, dir.path(), &[("HP_K8S_CA_FILE", ca)]).await;
+    assert_eq!(info(&with_ca).await["reachable"], true);
+    assert_eq!(
+        k8s_op(&with_ca, "exists", name()).await.json(),
+        json!({"exists": false})
+    );
+
+    // The cluster's CA is not among the system roots: verification fails.
+    let without = tls_harp(
+        &k8s,
+        dir.path(),
+        &[("HP_K8S_CA_FILE", "/nonexistent/ca.crt")],
+    )
+    .await;
+    assert_eq!(info(&without).await["reachable"], false);
+    assert_text(
+        &k8s_op(&without, "exists", name()).await,
+        503,
+        "Error communicating with Kubernetes API",
+    );
+
+    let unverified = tls_harp(
+        &k8s,
+        dir.path(),
+        &[
+            ("HP_K8S_CA_FILE", "/nonexistent/ca.crt"),
+            ("HP_K8S_VERIFY_SSL", "false"),
+        ],
+    )
+    .await;
+    assert_eq!(info(&unverified).await["reachable"], true);
+    assert_eq!(k8s_op(&unverified, "exists", name()).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_long_wait_for_start_is_not_cut_by_the_client_timeout() {
+    // Decision D15: control calls have their own limits, not HP_TIMEOUT_CLIENT/SERVER.
+    let h = start_k8s(&[("HP_TIMEOUT_CLIENT", "1s"), ("HP_TIMEOUT_SERVER", "1s")]).await;
+    h.k8s.set_ready_delay(std::time::Duration::from_secs(3));
+    assert_eq!(h.op("create", create_body()).await.status, 201);
+    assert_eq!(h.op("start", name()).await.status, 204);
+    let r = h.op("wait_for_start", name()).await;
+    assert_eq!(r.json()["started"], true, "{}", r.text());
+}

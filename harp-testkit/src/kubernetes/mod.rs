@@ -1,6 +1,6 @@
 //! A fake Kubernetes API server, since no real one can run here. Built from the Kubernetes API
-//! conventions and the objects HaRP creates (contract §5.6), it serves over plain HTTP on
-//! 127.0.0.1:
+//! conventions and the objects HaRP creates (contract §5.6), it serves over plain HTTP (or
+//! HTTPS with a fresh CA) on 127.0.0.1:
 //! - `GET /api` (what `/info`'s reachability check asks);
 //! - PVCs, Services and pods under `/api/v1/namespaces/<ns>/...`, Deployments under
 //!   `/apis/apps/v1/namespaces/<ns>/deployments`, nodes under `/api/v1/nodes`: create (POST),
@@ -17,6 +17,7 @@
 //!   method and path, and a record of every call.
 
 pub mod schema;
+mod tls;
 
 use crate::history::History;
 use bytes::Bytes;
@@ -76,6 +77,7 @@ struct Inner {
 /// A running fake API server. Dropping it stops the server.
 pub struct FakeKubernetes {
     pub addr: SocketAddr,
+    scheme: &'static str,
     inner: Arc<Mutex<Inner>>,
     task: JoinHandle<()>,
 }
@@ -157,8 +159,20 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 impl FakeKubernetes {
-    /// Starts on 127.0.0.1 with a free port and one Ready node at 127.0.0.1.
+    /// Starts on 127.0.0.1 with a free port (plain HTTP) and one Ready node at 127.0.0.1.
     pub async fn start() -> std::io::Result<Self> {
+        Self::launch(None).await
+    }
+
+    /// The same over HTTPS, with a certificate for 127.0.0.1 signed by a fresh CA; returns the
+    /// CA certificate (PEM) for `HP_K8S_CA_FILE`.
+    pub async fn start_tls() -> std::io::Result<(Self, String)> {
+        let (config, ca_pem) = tls::server_config().map_err(std::io::Error::other)?;
+        let fake = Self::launch(Some(tokio_rustls::TlsAcceptor::from(config))).await?;
+        Ok((fake, ca_pem))
+    }
+
+    async fn launch(tls: Option<tokio_rustls::TlsAcceptor>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner {
@@ -178,19 +192,22 @@ impl FakeKubernetes {
             rejected: Vec::new(),
             uid: 0,
         }));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let fake = FakeKubernetes {
             addr,
+            scheme,
             inner: inner.clone(),
             task: crate::accept_forever(listener, move |stream| {
-                let inner = inner.clone();
+                let (inner, tls) = (inner.clone(), tls.clone());
                 async move {
-                    let service = service_fn(move |req| {
-                        let inner = inner.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(inner, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(inner, stream).await;
+                            }
+                        }
+                        None => serve(inner, stream).await,
+                    }
                 }
             }),
         };
@@ -208,7 +225,7 @@ impl FakeKubernetes {
 
     /// `HP_K8S_API_SERVER` for harp.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Only this bearer token is accepted (`None`: any request is).
@@ -472,6 +489,19 @@ fn observed(st: &Inner, key: &Key, obj: &Value) -> Value {
         obj["status"] = json!({"replicas": obj["spec"]["replicas"], "readyReplicas": ready});
     }
     obj
+}
+
+async fn serve<S>(inner: Arc<Mutex<Inner>>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let inner = inner.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(inner, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 async fn handle(inner: Arc<Mutex<Inner>>, req: Request<Incoming>) -> Resp {
