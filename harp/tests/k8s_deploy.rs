@@ -16,7 +16,11 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn assert_clean(h: &K8sHarp) {
-    assert!(h.k8s.rejected().is_empty(), "422s: {:?}", h.k8s.rejected());
+    assert!(
+        h.k8s.rejected().is_empty(),
+        "422s and RBAC refusals: {:?}",
+        h.k8s.rejected()
+    );
     assert!(
         h.k8s.warnings().is_empty(),
         "unknown fields: {:?}",
@@ -27,6 +31,8 @@ fn assert_clean(h: &K8sHarp) {
 #[tokio::test]
 async fn appapi_kubernetes_deploy_end_to_end() {
     let h = start_k8s(&[]).await;
+    // Exactly the rights the README's RBAC grants.
+    h.k8s.enforce_rbac(Some(readme_rbac()));
     let port = h.harp.exapp.port();
 
     // Preflight.
@@ -178,6 +184,7 @@ async fn appapi_kubernetes_deploy_end_to_end() {
         "harp's Service is removed"
     );
 
+    assert_clean(&h);
     // Every call carried the token; patches were strategic merges.
     for call in h.k8s.calls() {
         assert_eq!(
@@ -203,6 +210,7 @@ async fn appapi_kubernetes_deploy_end_to_end() {
 #[tokio::test]
 async fn nodeport_expose_uses_the_node_address_and_node_port() {
     let h = start_k8s(&[]).await;
+    h.k8s.enforce_rbac(Some(readme_rbac()));
     let port = h.harp.exapp.port();
     assert_eq!(h.op("create", create_body()).await.status, 201);
     // The node port the fake allocates next is where the stand-in ExApp listens.
@@ -245,6 +253,7 @@ async fn nodeport_expose_uses_the_node_address_and_node_port() {
 #[tokio::test]
 async fn loadbalancer_expose_waits_for_the_ingress() {
     let h = start_k8s(&[]).await;
+    h.k8s.enforce_rbac(Some(readme_rbac()));
     let port = h.harp.exapp.port();
     assert_eq!(h.op("create", create_body()).await.status, 201);
     let mut body = expose_body(port, "loadbalancer");
@@ -279,6 +288,7 @@ async fn loadbalancer_expose_waits_for_the_ingress() {
 #[tokio::test]
 async fn manual_expose_is_kept_on_the_deployment_and_survives_a_cache_loss() {
     let h = start_k8s(&[]).await;
+    h.k8s.enforce_rbac(Some(readme_rbac()));
     let port = h.harp.exapp.port();
     assert_eq!(h.op("create", create_body()).await.status, 201);
     let mut body = expose_body(9999, "manual");
@@ -332,12 +342,14 @@ async fn manual_expose_is_kept_on_the_deployment_and_survives_a_cache_loss() {
         h.k8s.object(NS, "services", DEPLOYMENT).is_some(),
         "operator's Service kept"
     );
+    assert_clean(&h);
     assert!(h.k8s.object(NS, "deployments", DEPLOYMENT).is_none());
 }
 
 #[tokio::test]
 async fn a_role_is_found_through_the_group_label() {
     let h = start_k8s(&[]).await;
+    h.k8s.enforce_rbac(Some(readme_rbac()));
     let port = h.harp.exapp.port();
     let mut create = create_body();
     create["role_suffix"] = json!("rp");

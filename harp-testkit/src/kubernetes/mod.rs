@@ -51,6 +51,21 @@ struct Failure {
     status: u16,
 }
 
+/// One RBAC rule: API groups (`""` = core), resources and verbs (`*` matches all).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+impl Rule {
+    fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
+        let has = |list: &[String], v: &str| list.iter().any(|x| x == v || x == "*");
+        has(&self.api_groups, group) && has(&self.resources, resource) && has(&self.verbs, verb)
+    }
+}
+
 /// (kind, namespace, name); nodes have an empty namespace.
 type Key = (String, String, String);
 
@@ -68,6 +83,7 @@ struct Inner {
     next_node_port: u16,
     lb_ingress: Option<(String, Duration)>,
     failures: Vec<Failure>,
+    rbac: Option<Vec<Rule>>,
     calls: History<Call>,
     warnings: Vec<String>,
     rejected: Vec<String>,
@@ -187,6 +203,7 @@ impl FakeKubernetes {
             next_node_port: 30000,
             lb_ingress: None,
             failures: Vec::new(),
+            rbac: None,
             calls: History::new(),
             warnings: Vec::new(),
             rejected: Vec::new(),
@@ -288,6 +305,11 @@ impl FakeKubernetes {
         });
     }
 
+    /// Enforces RBAC: a call no rule allows gets a 403 `Forbidden` Status (`None`: all allowed).
+    pub fn enforce_rbac(&self, rules: Option<Vec<Rule>>) {
+        self.lock().rbac = rules;
+    }
+
     pub fn clear_failures(&self) {
         self.lock().failures.clear();
     }
@@ -334,7 +356,7 @@ impl FakeKubernetes {
         self.lock().warnings.clone()
     }
 
-    /// The messages of every 422 answer.
+    /// The messages of every 422 answer and every call RBAC refused.
     pub fn rejected(&self) -> Vec<String> {
         self.lock().rejected.clone()
     }
@@ -588,6 +610,24 @@ async fn handle(inner: Arc<Mutex<Inner>>, req: Request<Incoming>) -> Resp {
             );
         }
     };
+    if let Some(rules) = &st.rbac {
+        let group = if kind == "deployments" { "apps" } else { "" };
+        let verb = match (&parts.method, name) {
+            (&Method::GET, None) => "list",
+            (&Method::GET, Some(_)) => "get",
+            (&Method::POST, _) => "create",
+            (&Method::PATCH, _) => "patch",
+            (&Method::DELETE, _) => "delete",
+            _ => "unknown",
+        };
+        if !rules.iter().any(|r| r.allows(group, kind, verb)) {
+            let message = format!(
+                "{kind} is forbidden: User \"system:serviceaccount:nextcloud:harp\" cannot {verb} resource \"{kind}\" in API group \"{group}\" in the namespace \"{ns}\""
+            );
+            st.rejected.push(message.clone());
+            return status(403, "Forbidden", &message, json!({"kind": kind}));
+        }
+    }
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)

@@ -107,3 +107,36 @@ pub fn expose_body(port: u16, expose_type: &str) -> Value {
            "upstream_host": null, "node_port": null, "external_traffic_policy": null,
            "load_balancer_ip": null, "node_address_type": "InternalIP"})
 }
+
+/// The RBAC rules of the README's Role and ClusterRole (between the `k8s-rbac` markers), so the
+/// fake can enforce exactly what the README tells operators to grant.
+pub fn readme_rbac() -> Vec<harp_testkit::kubernetes::Rule> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let text = std::fs::read_to_string(path).expect("README.md");
+    let start = text
+        .find("<!-- k8s-rbac:begin -->")
+        .expect("k8s-rbac:begin marker");
+    let end = text
+        .find("<!-- k8s-rbac:end -->")
+        .expect("k8s-rbac:end marker");
+    let list = |line: &str| -> Vec<String> {
+        let (_, array) = line.split_once(':').expect("key: [..]");
+        serde_json::from_str(array.trim()).expect("an inline JSON-style list")
+    };
+    let mut rules: Vec<harp_testkit::kubernetes::Rule> = Vec::new();
+    for line in text[start..end].lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("- apiGroups:") {
+            rules.push(harp_testkit::kubernetes::Rule {
+                api_groups: list(&format!("x:{rest}")),
+                resources: vec![],
+                verbs: vec![],
+            });
+        } else if line.starts_with("resources:") {
+            rules.last_mut().expect("a rule").resources = list(line);
+        } else if line.starts_with("verbs:") {
+            rules.last_mut().expect("a rule").verbs = list(line);
+        }
+    }
+    assert!(rules.len() >= 5, "README RBAC rules: {rules:?}");
+    rules
+}
