@@ -493,3 +493,47 @@ async fn a_long_wait_for_start_is_not_cut_by_the_client_timeout() {
     let r = h.op("wait_for_start", name()).await;
     assert_eq!(r.json()["started"], true, "{}", r.text());
 }
+
+#[test]
+fn check_config_reports_bad_kubernetes_settings_and_masks_the_token() {
+    let harp = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harp"));
+        cmd.env_clear()
+            .arg("--check-config")
+            .env("HP_SHARED_KEY", KEY)
+            .env("NC_INSTANCE_URL", "http://nextcloud")
+            .env("HP_K8S_ENABLED", "true");
+        cmd
+    };
+    let out = harp()
+        .env("HP_K8S_API_SERVER", "kubernetes.default.svc")
+        .env("HP_K8S_NAMESPACE", "Next_Cloud")
+        .env("HP_K8S_DEFAULT_STORAGE_SIZE", "10 GB")
+        .env("HP_K8S_HOST_ALIASES", "nextcloud.local:300.1.1.1")
+        .output()
+        .expect("harp runs");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "HP_K8S_API_SERVER",
+        "HP_K8S_NAMESPACE",
+        "HP_K8S_DEFAULT_STORAGE_SIZE",
+        "HP_K8S_HOST_ALIASES",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    let out = harp()
+        .env("HP_CERTS_DIR", certs.path())
+        .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        .env("HP_K8S_BEARER_TOKEN", "very-secret-token")
+        .output()
+        .expect("harp runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("https://10.96.0.1:443"), "{text}");
+    assert!(
+        !text.contains("very-secret-token"),
+        "the token is masked:\n{text}"
+    );
+}
