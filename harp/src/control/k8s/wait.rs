@@ -5,6 +5,7 @@
 
 use crate::docker::payload::ExAppName;
 use crate::http::body::{self, Body};
+use crate::k8s::client::{ApiResponse, K8sError};
 use crate::k8s::{Failure, names};
 use crate::state::State;
 use http::{Response, StatusCode};
@@ -85,6 +86,17 @@ pub async fn wait_for_start(state: &State, name: ExAppName) -> Result<Response<B
     let k8s = &state.k8s;
     let d = names::deployment(&name);
     let selector = format!("{}={d}", names::LABEL_APP);
+    let path = k8s.path("pods", None);
+    let answer = poll(&d, || k8s.list(&path, Some(&selector))).await?;
+    Ok(body::json(StatusCode::OK, &answer))
+}
+
+/// The polling loop, given a way to list the Deployment's pods.
+async fn poll<F, Fut>(d: &str, mut list: F) -> Result<Value, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<ApiResponse, K8sError>>,
+{
     let started = Instant::now();
     let mut pulled_at: Option<Instant> = None;
     let mut last = Last::default();
@@ -97,7 +109,7 @@ pub async fn wait_for_start(state: &State, name: ExAppName) -> Result<Response<B
             tracing::warn!(deployment = d, "the pod did not become ready in time");
             break;
         }
-        let resp = k8s.list(&k8s.path("pods", None), Some(&selector)).await?;
+        let resp = list().await?;
         if !resp.ok() {
             return Err(super::unavailable(format!(
                 "Error listing pods for deployment '{d}': Status {}",
@@ -107,7 +119,7 @@ pub async fn wait_for_start(state: &State, name: ExAppName) -> Result<Response<B
         match look(&resp.body, &mut last) {
             Look::Done(answer) => {
                 tracing::info!(deployment = d, answer = %answer, "wait_for_start settled");
-                return Ok(body::json(StatusCode::OK, &answer));
+                return Ok(answer);
             }
             Look::Waiting { pulled } => {
                 if pulled && pulled_at.is_none() {
@@ -121,11 +133,10 @@ pub async fn wait_for_start(state: &State, name: ExAppName) -> Result<Response<B
         }
         tokio::time::sleep(POLL).await;
     }
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"started": false, "status": last.phase.as_deref().unwrap_or("unknown"),
-                "health": "timeout", "reason": last.reason, "message": last.message}),
-    ))
+    Ok(
+        json!({"started": false, "status": last.phase.as_deref().unwrap_or("unknown"),
+              "health": "timeout", "reason": last.reason, "message": last.message}),
+    )
 }
 
 #[cfg(test)]
@@ -185,6 +196,73 @@ mod tests {
                 json!({"started": false, "status": "ImagePullBackOff", "health": "image_error",
                               "reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""})
             )
+        );
+    }
+
+    fn listing(body: Value) -> impl FnMut() -> std::future::Ready<Result<ApiResponse, K8sError>> {
+        move || {
+            std::future::ready(Ok(ApiResponse {
+                status: 200,
+                body: body.clone(),
+            }))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ninety_seconds_once_the_image_is_pulled() {
+        let began = Instant::now();
+        let crash = pod(
+            json!({"phase": "Running", "reason": "r", "containerStatuses": [
+            {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+        );
+        let answer = poll("d", listing(crash)).await.expect("answer");
+        assert_eq!(
+            answer,
+            json!({"started": false, "status": "Running", "health": "timeout", "reason": "r", "message": null})
+        );
+        let waited = began.elapsed();
+        assert!(
+            waited > AFTER_PULL && waited < AFTER_PULL + Duration::from_secs(3),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_hour_while_pulling_or_without_pods() {
+        let began = Instant::now();
+        let answer = poll("d", listing(json!({"items": []})))
+            .await
+            .expect("answer");
+        assert_eq!(answer["status"], "Pending");
+        assert_eq!(answer["health"], "timeout");
+        let waited = began.elapsed();
+        assert!(
+            waited > PULL_CAP && waited < PULL_CAP + Duration::from_secs(3),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_listing_is_503() {
+        let mut calls = 0;
+        let r = poll("d", || {
+            calls += 1;
+            std::future::ready(Ok(ApiResponse {
+                status: if calls < 3 { 200 } else { 403 },
+                body: json!({"items": []}),
+            }))
+        })
+        .await;
+        let e = r.expect_err("403");
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.text, "Error listing pods for deployment 'd': Status 403");
+        let unreachable = poll("d", || {
+            std::future::ready(Err(K8sError::Unreachable("x".into())))
+        })
+        .await;
+        assert_eq!(
+            unreachable.expect_err("503").text,
+            "Error communicating with Kubernetes API"
         );
     }
 }
