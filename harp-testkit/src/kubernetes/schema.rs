@@ -640,6 +640,52 @@ mod tests {
     }
 
     #[test]
+    fn deployment_rules() {
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"app": "d"}},
+            "spec": {"replicas": -1, "selector": {"matchLabels": {"app": "d"}},
+                "template": {"metadata": {"labels": {"app": "other"}}, "spec": {
+                    "containers": [{"name": "App", "image": "", "env": [{"name": "1X", "value": "v"}],
+                        "resources": {"limits": {"memory": "1 GB"}},
+                        "volumeMounts": [{"name": "data", "mountPath": "rel"}]}],
+                    "hostAliases": [{"ip": "not-an-ip", "hostnames": ["h"]}]}}}});
+        let r = validate("deployments", &d);
+        let fields: Vec<&str> = r.errors.iter().map(|(f, _)| f.as_str()).collect();
+        for f in [
+            "spec.replicas",
+            "spec.template.metadata.labels",
+            "spec.template.spec.containers[0].name",
+            "spec.template.spec.containers[0].image",
+            "spec.template.spec.containers[0].env[0].name",
+            "spec.template.spec.containers[0].resources.limits[memory]",
+            "spec.template.spec.containers[0].volumeMounts[0].name",
+            "spec.template.spec.containers[0].volumeMounts[0].mountPath",
+            "spec.template.spec.hostAliases[0].ip",
+        ] {
+            assert!(fields.contains(&f), "{f} not reported: {fields:?}");
+        }
+        let shape = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicas": "1", "template": {"spec": {"containers": {}}}}});
+        let r = validate("deployments", &shape);
+        let fields: Vec<&str> = r.errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.replicas",
+                "spec.selector",
+                "spec.template.spec.containers"
+            ]
+        );
+    }
+
+    #[test]
+    fn pvc_rules() {
+        let p = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"},
+            "spec": {"accessModes": ["ReadWriteSometimes"], "resources": {"requests": {"storage": "lots"}}}});
+        assert_eq!(validate("persistentvolumeclaims", &p).errors.len(), 2);
+    }
+
+    #[test]
     fn merge_patch() {
         let mut d = json!({"metadata": {"annotations": {"a": "1"}}, "spec": {"replicas": 0}});
         merge(
