@@ -42,6 +42,15 @@ pub enum TrafficPolicy {
     Local,
 }
 
+impl TrafficPolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            TrafficPolicy::Cluster => "Cluster",
+            TrafficPolicy::Local => "Local",
+        }
+    }
+}
+
 /// `ExposeExAppPayload`.
 #[derive(Debug, Deserialize)]
 pub struct ExposePayload {
@@ -209,7 +218,7 @@ async fn service(
         port: p.port,
         service_port: p.service_port,
         node_port: p.node_port,
-        external_traffic_policy: p.external_traffic_policy.map(|t| format!("{t:?}")),
+        external_traffic_policy: p.external_traffic_policy.map(|t| t.as_str().to_string()),
         load_balancer_ip: p.load_balancer_ip.clone(),
         labels: &p.service_labels,
         annotations: &p.service_annotations,
