@@ -546,3 +546,52 @@ fn check_config_reports_bad_kubernetes_settings_and_masks_the_token() {
         "the token is masked:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn hostile_names_become_valid_kubernetes_names() {
+    let h = start_k8s(&[]).await;
+    let long = "A".repeat(300);
+    for (name, deployment) in [
+        ("../../etc/passwd", "nc-app-etc-passwd"),
+        ("Ünïcode_App", "nc-app-n-code-app"),
+        (
+            long.as_str(),
+            "nc-app-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
+        ("%2e%2e/x?y=1#z", "nc-app-2e-2e-x-y-1-z"),
+    ] {
+        let r = h
+            .op("create", json!({"name": name, "image": "img:1"}))
+            .await;
+        assert_eq!(r.status, 201, "{name}: {}", r.text());
+        assert_eq!(r.json(), json!({"name": deployment}), "{name}");
+        assert!(deployment.len() <= 63);
+        let r = h.op("exists", json!({"name": name})).await;
+        assert_eq!(r.json(), json!({"exists": true}), "{name}");
+        assert_eq!(
+            h.op("remove", json!({"name": name, "remove_data": true}))
+                .await
+                .status,
+            204
+        );
+    }
+    assert!(h.k8s.rejected().is_empty(), "{:?}", h.k8s.rejected());
+    for body in [
+        "[]",
+        "null",
+        "\"x\"",
+        "{\"name\": 5}",
+        "{\"name\": \"a\", \"remove_data\": \"maybe\"}",
+    ] {
+        let r = send(
+            h.harp.addr,
+            "POST",
+            "/exapps/app_api/k8s/exapp/remove",
+            &[("harp-shared-key", KEY)],
+            body,
+        )
+        .await
+        .expect("reply");
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+}
