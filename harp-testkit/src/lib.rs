@@ -4,6 +4,8 @@
 //!   to fail.
 //! - [`exapp`]: an ExApp backend that echoes what it received, streams SSE and large bodies,
 //!   and echoes WebSocket messages.
+//! - [`kubernetes`]: a Kubernetes API server that validates, keeps and simulates the objects
+//!   harp's Kubernetes backend creates.
 //!
 //! Everything listens on 127.0.0.1 only and stops when its handle is dropped.
 #![forbid(unsafe_code)]
@@ -11,6 +13,7 @@
 pub mod channel_body;
 pub mod exapp;
 mod history;
+pub mod kubernetes;
 pub mod nextcloud;
 
 use std::future::Future;

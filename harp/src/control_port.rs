@@ -14,20 +14,20 @@ use tokio::net::TcpStream;
 pub async fn serve(stream: TcpStream, state: Arc<State>) {
     let service = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(&state, &req)) }
+        async move { Ok::<_, std::convert::Infallible>(route(&state, &req).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
 
-fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
+async fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return body::control_status(StatusCode::METHOD_NOT_ALLOWED);
     }
     match req.uri().path() {
         "/heartbeat" => crate::control::heartbeat(),
-        "/info" => crate::control::info(state),
+        "/info" => crate::control::info(state).await,
         "/tunnels" => body::json(
             StatusCode::OK,
             &crate::tunnel::report::report(&state.tunnels),

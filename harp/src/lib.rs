@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus counters and histograms, served on the control port.
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
 //! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
+//! - [`k8s`]: the Kubernetes backend: manifests, the API client, upstream resolution.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
 #![forbid(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod demo;
 pub mod docker;
 pub mod engine;
 pub mod http;
+pub mod k8s;
 pub mod metrics;
 pub mod net;
 pub mod proxy;

@@ -5,6 +5,7 @@ use crate::auth::nextcloud::NextcloudClient;
 use crate::auth::sessions::SessionCache;
 use crate::bans::Bans;
 use crate::config::Config;
+use crate::k8s::client::K8sClient;
 use crate::metrics::Metrics;
 use crate::proxy::forward::Upstream;
 use crate::tunnel::Tunnels;
@@ -19,6 +20,8 @@ pub struct State {
     pub upstream: Upstream,
     pub tunnels: Tunnels,
     pub metrics: Metrics,
+    /// The Kubernetes API (`HP_K8S_*`).
+    pub k8s: K8sClient,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -37,6 +40,7 @@ impl State {
             upstream: Upstream::new(config.timeouts),
             tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
             metrics: Metrics::default(),
+            k8s: K8sClient::new(&config.k8s),
             shutdown,
             config,
         }

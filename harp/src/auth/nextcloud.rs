@@ -49,6 +49,9 @@ pub enum NcError {
     Status(u16),
     #[error("Nextcloud's answer is not valid: {0}")]
     Invalid(String),
+    /// The record was fetched, but its Kubernetes upstream could not be settled (§5.6.8).
+    #[error("{0}")]
+    Kubernetes(String),
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;

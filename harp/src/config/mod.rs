@@ -3,6 +3,7 @@
 //! (decision D12), and the code after start-up never sees a raw string.
 
 pub mod env;
+pub mod k8s;
 mod parse;
 mod secret;
 
@@ -66,6 +67,8 @@ pub struct Config {
     /// The loopback control port (D8).
     pub control_address: SocketAddr,
     pub docker_host: String,
+    /// The Kubernetes backend (`HP_K8S_*`).
+    pub k8s: k8s::K8sConfig,
 }
 
 /// What parsing found: the config, or every error; warnings either way.
@@ -366,6 +369,7 @@ impl Config {
         }
         let certs_dir = PathBuf::from(r.or_default(HP_CERTS_DIR, DEFAULT_CERTS_DIR));
         let docker_host = r.or_default(DOCKER_HOST, DEFAULT_DOCKER_HOST);
+        let k8s = k8s::K8sConfig::from_env(env, &mut r.errors, &mut r.warnings);
         r.legacy();
 
         let config = Config {
@@ -392,6 +396,7 @@ impl Config {
             certs_dir,
             control_address,
             docker_host,
+            k8s,
         };
         Parsed {
             result: if r.errors.is_empty() {

@@ -1,10 +1,11 @@
 //! AppAPI's control plane, `/exapps/app_api/...` (contract §5.1–5.4): the shared-key guard,
 //! the split between the Docker pass-through and the control API, and the endpoints routing
-//! needs: `/heartbeat`, `/info` and `exapp_storage`. Deployment endpoints are added by the
-//! deployment work (issue 4).
+//! needs: `/heartbeat`, `/info` and `exapp_storage`, and the deployment endpoints for Docker
+//! (`docker/exapp/*`) and Kubernetes (`k8s/exapp/*`).
 
 mod docker;
 mod info;
+mod k8s;
 pub mod passthrough;
 mod storage;
 
@@ -53,8 +54,10 @@ async fn route(
     let segments: Vec<&str> = target.split('/').skip(1).collect();
     match segments.as_slice() {
         ["heartbeat"] => only(&method, Method::GET, heartbeat),
-        ["info"] => only(&method, Method::GET, || info(state)),
+        ["info"] if method == Method::GET || method == Method::HEAD => info(state).await,
+        ["info"] => method_not_allowed("GET"),
         ["docker", "exapp", op] => docker::handle(state, req, op).await,
+        ["k8s", "exapp", op] => k8s::handle(state, req, op).await,
         ["exapp_storage", app_id] if !app_id.is_empty() => {
             let app_id = percent_encoding::percent_decode_str(app_id)
                 .decode_utf8_lossy()

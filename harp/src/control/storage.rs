@@ -1,5 +1,6 @@
 //! `POST` and `DELETE /exapp_storage/<app_id>` (contract §5.4.3): AppAPI pushes an ExApp
-//! record when it enables an app and deletes it when it disables one.
+//! record when it enables an app and deletes it when it disables one. With Kubernetes on, a
+//! pushed record takes the app's Kubernetes upstream instead of AppAPI's logical host (#101).
 
 use crate::auth::exapp::ExApp;
 use crate::http::body::{self, Body};
@@ -27,6 +28,14 @@ pub async fn store(state: &State, app_id: &str, incoming: Incoming) -> Response<
     };
     match ExApp::from_json(&value) {
         Ok(app) => {
+            let app_id_lc = app_id.to_ascii_lowercase();
+            let app = match crate::k8s::with_upstream(&state.k8s, &app_id_lc, app).await {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::warn!(app_id, error = %e, "ExApp record not stored");
+                    return body::control_text(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                }
+            };
             tracing::info!(
                 app_id,
                 host = app.host,
@@ -34,7 +43,7 @@ pub async fn store(state: &State, app_id: &str, incoming: Incoming) -> Response<
                 routes = app.routes.len(),
                 "ExApp record stored"
             );
-            state.exapps.store(&app_id.to_ascii_lowercase(), app);
+            state.exapps.store(&app_id_lc, app);
             body::no_content()
         }
         Err(e) => {

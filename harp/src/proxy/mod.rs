@@ -11,7 +11,7 @@ pub mod upgrade;
 
 use crate::auth::exapp::ExApp;
 use crate::auth::exapp_cache::Lookup;
-use crate::auth::nextcloud::NcUser;
+use crate::auth::nextcloud::{NcError, NcUser};
 use crate::bans::Failure;
 use crate::http::body::{self, Body};
 use crate::http::headers::*;
@@ -324,11 +324,13 @@ async fn lookup(state: &Arc<State>, appid_lc: &str) -> Lookup {
     state
         .exapps
         .get_or_fetch(appid_lc, || async {
-            state
-                .nextcloud
-                .exapp_meta(appid_lc)
+            let Some(app) = state.nextcloud.exapp_meta(appid_lc).await? else {
+                return Ok(None);
+            };
+            crate::k8s::with_upstream(&state.k8s, appid_lc, app)
                 .await
-                .map(|found| found.map(Arc::new))
+                .map(|app| Some(Arc::new(app)))
+                .map_err(|e| NcError::Kubernetes(e.to_string()))
         })
         .await
 }

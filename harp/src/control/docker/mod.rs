@@ -124,7 +124,7 @@ pub fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     body::control_text(status, message.into())
 }
 
-async fn with_body<T, F, Fut>(bytes: &[u8], op: F) -> Response<Body>
+pub(super) async fn with_body<T, F, Fut>(bytes: &[u8], op: F) -> Response<Body>
 where
     T: for<'de> Deserialize<'de>,
     F: FnOnce(T) -> Fut,
