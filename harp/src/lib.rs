@@ -18,6 +18,9 @@
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
 //! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
+//! - [`reload`]: SIGHUP: the HTTPS certificate and the shared key file re-read.
+//! - [`signals`]: SIGTERM/SIGINT (stop) and SIGHUP (reload), registered before start-up.
+//! - [`doctor`]: `harp doctor`, every hop checked from where it runs.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -29,11 +32,14 @@ pub mod control;
 pub mod control_port;
 pub mod demo;
 pub mod docker;
+pub mod doctor;
 pub mod engine;
 pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod proxy;
+pub mod reload;
+pub mod signals;
 pub mod state;
 pub mod telemetry;
 pub mod tunnel;

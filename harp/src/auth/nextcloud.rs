@@ -191,7 +191,7 @@ impl NextcloudClient {
                 .body(Empty::<Bytes>::new())
                 .map_err(|e| NcError::Unreachable(e.to_string()))?;
             *req.headers_mut() = headers.clone();
-            if let Ok(key) = HeaderValue::from_str(self.key.expose()) {
+            if let Ok(key) = HeaderValue::from_str(&self.key.expose()) {
                 req.headers_mut().insert(HARP_SHARED_KEY, key);
             }
             req.headers_mut().insert(
