@@ -19,6 +19,8 @@ pub struct State {
     pub upstream: Upstream,
     pub tunnels: Tunnels,
     pub metrics: Metrics,
+    /// TCP peers seen by the data plane (for `harp doctor`).
+    pub peers: crate::net::peers::SeenPeers,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -37,6 +39,7 @@ impl State {
             upstream: Upstream::new(config.timeouts),
             tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
             metrics: Metrics::default(),
+            peers: Default::default(),
             shutdown,
             config,
         }
