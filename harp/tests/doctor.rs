@@ -1,6 +1,7 @@
 //! `harp doctor` (the binary) against a working setup and against one broken hop at a time:
 //! a wrong shared key, a reverse proxy that strips `/exapps/`, a dead Docker Engine, an expired
-//! certificate, an untrusted proxy; each time the failing check is named in plain words.
+//! certificate, an untrusted proxy, a Docker Engine port published by a tunnel client (real
+//! frpc) with nothing behind it; each time the failing check is named in plain words.
 //!
 //! Stand-ins: the testkit's Nextcloud (a fake built from the contract docs: 401 for a wrong
 //! key), a tiny reverse proxy written here (forwards to harp, optionally stripping `/exapps`,
@@ -8,6 +9,8 @@
 //! (`200`, `OK`) — no real engine is needed for a ping.
 
 mod common;
+#[path = "common/frpc.rs"]
+mod frpc;
 use common::*;
 
 use bytes::Bytes;
@@ -345,4 +348,70 @@ async fn untrusted_proxy_and_bad_config() {
         line(&out, "FAIL config:").contains("NC_INSTANCE_URL"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_behind_tunnels() {
+    // A real frpc publishes two Docker Engine ports: one to the fake engine, one to nothing.
+    let Some(bin) = frpc::require_frpc() else {
+        return;
+    };
+    let engine = fake_engine().await;
+    let nc = harp_testkit::nextcloud::FakeNextcloud::start(KEY)
+        .await
+        .unwrap();
+    let exapp = harp_testkit::exapp::FakeExApp::start().await.unwrap();
+    nc.add_app(APP, skeleton_record(exapp.port()));
+    let h = start_with(
+        nc,
+        exapp,
+        &[
+            ("DOCKER_HOST", &format!("tcp://{engine}")),
+            ("HP_FRP_DISABLE_TLS", "true"),
+        ],
+    )
+    .await;
+    let base = 24001 + (std::process::id() % 49) as u16 * 2;
+    let (alive, dead) = (base, base + 1);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nothing = closed.local_addr().unwrap().port();
+    drop(closed);
+    // HaRP allows one proxy per client: two clients.
+    let dir = tempfile::tempdir().unwrap();
+    let frp_port = h.running.as_ref().unwrap().frp_addr.port();
+    let mut clients = Vec::new();
+    for (name, port, local) in [
+        ("engine-alive", alive, engine.port()),
+        ("engine-dead", dead, nothing),
+    ] {
+        let toml = frpc::frpc_toml(
+            frp_port,
+            None,
+            KEY,
+            "",
+            &frpc::local_port_proxy(name, port, local),
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let client = frpc::Frpc::start(&bin, &path);
+        assert!(
+            client
+                .wait_for("start proxy success", std::time::Duration::from_secs(20))
+                .await,
+            "frpc published {port}:\n{}",
+            client.log_text()
+        );
+        clients.push(client);
+    }
+    let (code, out) = doctor(doctor_env(&h, &[]), vec!["--app".into(), APP.into()]).await;
+    assert_eq!(code, 1);
+    line(&out, "ok engines: port 24000");
+    line(
+        &out,
+        &format!("ok engines: port {alive}: the Docker Engine behind tunnel client"),
+    );
+    let l = line(&out, &format!("FAIL engines: port {dead}:"));
+    assert!(l.contains("no Docker Engine answers"), "{l}");
+    let l = line(&out, "ok tunnels: 2 connected");
+    assert!(l.contains(&format!("engine-dead on {dead}")), "{l}");
 }
