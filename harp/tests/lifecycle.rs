@@ -248,9 +248,9 @@ async fn sigterm_drains_a_slow_download_and_closes_tunnels() {
         );
     }
 
-    // 10 chunks of 64 KiB, 400 ms apart: about 3.6 s, well inside the 10 s grace period.
+    // 10 chunks of 64 KiB, 600 ms apart: about 5.4 s, inside the 10 s grace period.
     let total: u64 = 10 * 64 * 1024;
-    let path = format!("/exapps/{APP}/download?bytes={total}&interval_ms=400");
+    let path = format!("/exapps/{APP}/download?bytes={total}&interval_ms=600");
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let started = Instant::now();
     let transfer = tokio::spawn(download(harp.http, path, head_tx));
