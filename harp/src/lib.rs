@@ -12,7 +12,8 @@
 //! - [`control`]: AppAPI's control plane `/exapps/app_api/...`.
 //! - [`tunnel`]: the FRP-compatible tunnel server that `frpc` clients log in to.
 //! - [`tunnel_client`]: `harp tunnel`, an frpc-compatible client that reads HaRP's `frpc.toml`.
-//! - [`certs`]: the FRP certificates, generated on first start.
+//! - [`certs`]: the FRP certificates, generated on first start; every certificate read back
+//!   (expiry warnings and gauge, `harp certs show|renew`).
 //! - [`control_port`]: the loopback health and info port.
 //! - [`metrics`]: Prometheus counters and histograms, served on the control port.
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
