@@ -6,13 +6,16 @@
 #   docker run -e HP_SHARED_KEY=... -e NC_INSTANCE_URL=https://cloud.example.com \
 #     -v harp-certs:/certs -v /var/run/docker.sock:/var/run/docker.sock \
 #     -p 8780:8780 -p 8782:8782 harp
+#
+# Base images are fully qualified so podman (no short-name aliases) builds it too. SIGTERM
+# drains in-flight requests for up to 10 s: give `docker stop` more (--stop-timeout 15).
 
-FROM rust:1-bookworm AS build
+FROM docker.io/library/rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release -p harp && strip target/release/harp
 
-FROM debian:bookworm-slim
+FROM docker.io/library/debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

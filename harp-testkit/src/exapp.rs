@@ -2,7 +2,8 @@
 //! (method, path, query, headers), so tests can see exactly what harp forwarded, plus:
 //! - `?status=N` on any echo path: answer with that status;
 //! - `/sse?n=N&interval_ms=M`: N server-sent events, M ms apart;
-//! - `/download?bytes=N`: N bytes generated on the fly, in 64 KiB chunks;
+//! - `/download?bytes=N[&interval_ms=M]`: N bytes generated on the fly, in 64 KiB chunks (M ms
+//!   apart: a slow download);
 //! - `/upload` (any method with a body): reads the body as it streams, answers `{"bytes": n}`;
 //! - `/slow?ms=N`: waits N ms before answering;
 //! - `/ws`: a WebSocket that echoes text as `Echo: <text>` and binary frames unchanged.
@@ -169,11 +170,16 @@ async fn handle(seen: Arc<Mutex<History<Value>>>, mut req: Request<Incoming>) ->
         }
         "/download" => {
             let total = param(&query, "bytes").unwrap_or(1 << 20);
+            // `interval_ms`: a pause before each 64 KiB chunk after the first (a slow download).
+            let interval = param(&query, "interval_ms").map(Duration::from_millis);
             let (tx, rx) = mpsc::channel(8);
             tokio::spawn(async move {
                 let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
                 let mut left = total;
                 while left > 0 {
+                    if let Some(pause) = interval.filter(|_| left < total) {
+                        tokio::time::sleep(pause).await;
+                    }
                     let n = left.min(chunk.len() as u64) as usize;
                     if tx.send(chunk.slice(..n)).await.is_err() {
                         return;

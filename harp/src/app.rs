@@ -34,13 +34,20 @@ pub struct Running {
     pub control_addr: SocketAddr,
     pub frp_addr: SocketAddr,
     pub state: Arc<State>,
+    /// The HTTPS certificate, swapped by [`Running::reload`].
+    https_cert: Option<Arc<tls::CertCell>>,
     tracker: TaskTracker,
 }
 
 /// How long in-flight connections may finish after shutdown starts.
-const GRACE: Duration = Duration::from_secs(10);
+pub const GRACE: Duration = Duration::from_secs(10);
 
 impl Running {
+    /// SIGHUP: re-reads the HTTPS certificate and the shared key file ([`crate::reload`]).
+    pub fn reload(&self, env: &impl crate::config::Env) -> crate::reload::Report {
+        crate::reload::reload(&self.state, self.https_cert.as_deref(), env)
+    }
+
     /// Waits until every task has stopped (after `shutdown` fired), at most the grace period.
     pub async fn stopped(self) {
         self.tracker.close();
@@ -55,11 +62,12 @@ fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener,
 /// Starts every listener. Returns once they are bound and accepting.
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Running, StartError> {
     let cert_path = config.https_cert_path();
-    let tls = if cert_path.exists() {
-        Some(tls::https_server_config(&cert_path).map_err(StartError::Tls)?)
+    let (tls, https_cert) = if cert_path.exists() {
+        let (config, cell) = tls::https_server_config(&cert_path).map_err(StartError::Tls)?;
+        (Some(config), Some(cell))
     } else {
         tracing::info!(path = %cert_path.display(), "no certificate; the HTTPS listener stays off");
-        None
+        (None, None)
     };
     let http = bind("HP_EXAPPS_ADDRESS", config.exapps_address)?;
     let https = match &tls {
@@ -76,6 +84,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         config.frp_cert_validity_days,
     )
     .map_err(StartError::Certs)?;
+    crate::certs::inventory::warn_expiring(&config.certs_dir);
     let frp_tls = if config.frp_disable_tls {
         let config = crate::tunnel::accept::throwaway_tls().map_err(StartError::Certs)?;
         crate::tunnel::accept::TlsMode::Optional(TlsAcceptor::from(config))
@@ -165,13 +174,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         ));
     }
     tracing::info!(frp = %frp_addr, tls = !state.config.frp_disable_tls, "tunnel server listening");
-    tracing::info!(http = %http_addr, https = ?https_addr, control = %control_addr, "harp is listening");
+    let https_text = https_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+    tracing::info!(http = %http_addr, https = %https_text, control = %control_addr, frp = %frp_addr, "harp is listening");
     Ok(Running {
         http_addr,
         https_addr,
         control_addr,
         frp_addr,
         state,
+        https_cert,
         tracker,
     })
 }

@@ -3,6 +3,13 @@
 //! (`harp.nc` for the CA and the server, `harp.client.nc` for clients) and validity
 //! (`HP_FRP_CERT_VALIDITY_DAYS`); existing files (HaRP's OpenSSL-made ones included) are used
 //! unchanged. Keys are ECDSA P-256 (HaRP used RSA 2048; Go's frpc accepts both).
+//!
+//! - [`inventory`]: the certificates in use read back (expiry warnings, metrics);
+//! - [`show`] and [`renew`]: `harp certs show|renew`.
+
+pub mod inventory;
+pub mod renew;
+pub mod show;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,

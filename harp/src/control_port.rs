@@ -1,5 +1,6 @@
 //! The loopback control port (decision D8, default `127.0.0.1:8200`): `GET /heartbeat`,
-//! `GET /info`, `GET /tunnels` (connected tunnel clients, their ports and traffic) and
+//! `GET /info`, `GET /tunnels` (connected tunnel clients, their ports and traffic), `GET /peers`
+//! (the addresses the data plane has seen, for `harp doctor`) and
 //! `GET /metrics` (Prometheus) without a key, for health checks and monitoring on the host.
 
 use crate::http::body::{self, Body};
@@ -32,6 +33,7 @@ async fn route(state: &State, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::OK,
             &crate::tunnel::report::report(&state.tunnels),
         ),
+        "/peers" => body::json(StatusCode::OK, &state.peers.list()),
         "/metrics" => {
             let mut resp = body::control_text(StatusCode::OK, crate::metrics::render(state));
             resp.headers_mut().insert(

@@ -1,6 +1,8 @@
 //! `harp demo`: harp on loopback with an embedded stand-in for Nextcloud's two HaRP endpoints
-//! and an embedded sample ExApp, so a newcomer sees it work with nothing else installed. It
-//! prints the requests to try and what each should answer.
+//! and an embedded sample ExApp, reached through harp's own tunnel (as ExApps deployed by
+//! AppAPI are: an frpc-compatible client publishes it over mutual TLS), so a newcomer sees it
+//! work with nothing else installed. It prints the requests to try and what each should
+//! answer; the decisions show as log lines as they happen.
 
 use crate::app;
 use crate::config::Config;
@@ -75,7 +77,6 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
     let exapp = FakeExApp::start()
         .await
         .map_err(|e| format!("cannot start the sample ExApp: {e}"))?;
-    nextcloud.add_app(DEMO_APP, demo_record(exapp.port()));
     let certs = std::env::temp_dir().join("harp-demo-certs");
     let env = demo_env(listen, &nextcloud.url(), &certs.to_string_lossy());
     let config = Config::from_env(&env)
@@ -84,6 +85,10 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
     let running = app::start(config, shutdown.clone()).await.map_err(|e| {
         format!("{e} (is another harp running? try `harp demo --listen 127.0.0.1:0`)")
     })?;
+    let tunnel_port = publish_through_tunnel(&certs, running.frp_addr, exapp.port(), &shutdown)
+        .await
+        .map_err(|e| format!("the sample ExApp's tunnel: {e}"))?;
+    nextcloud.add_app(DEMO_APP, demo_record(tunnel_port));
     let base = format!("http://{}", running.http_addr);
     println!("harp demo is running.\n");
     println!("  harp (HP_EXAPPS_ADDRESS)      {base}");
@@ -91,7 +96,10 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
         "  Nextcloud stand-in            {} (users admin:admin, usr:password)",
         nextcloud.url()
     );
-    println!("  sample ExApp '{DEMO_APP}'       http://{}", exapp.addr);
+    println!(
+        "  sample ExApp '{DEMO_APP}'       http://{} (published by harp's tunnel client on 127.0.0.1:{tunnel_port})",
+        exapp.addr
+    );
     println!("  tunnel listener (frpc)        {}", running.frp_addr);
     println!(
         "  control port (metrics)        http://{}/metrics\n",
@@ -112,4 +120,57 @@ pub async fn run(listen: &str, shutdown: CancellationToken) -> Result<(), String
     shutdown.cancelled().await;
     running.stopped().await;
     Ok(())
+}
+
+/// Connects an in-process tunnel client (`harp tunnel`) to harp's FRP listener with the client
+/// certificates harp generated, publishes the sample ExApp on a port harp picks, and returns
+/// that port once it is published.
+async fn publish_through_tunnel(
+    certs: &std::path::Path,
+    frp: std::net::SocketAddr,
+    exapp_port: u16,
+    shutdown: &CancellationToken,
+) -> Result<u16, String> {
+    use crate::tunnel_client::{self, ProxyStatus, TunnelClient};
+    let paths = crate::certs::FrpCertPaths::new(certs);
+    let path = |p: std::path::PathBuf| p.to_string_lossy().replace('\\', "/");
+    let toml = format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {}\nloginFailExit = true\n\
+         transport.tls.enable = true\ntransport.tls.certFile = \"{}\"\n\
+         transport.tls.keyFile = \"{}\"\ntransport.tls.trustedCaFile = \"{}\"\n\
+         transport.tls.serverName = \"{}\"\nmetadatas.token = \"{DEMO_KEY}\"\n\n\
+         [[proxies]]\nname = \"{DEMO_APP}\"\ntype = \"tcp\"\nlocalIP = \"127.0.0.1\"\n\
+         localPort = {exapp_port}\nremotePort = 0\n",
+        frp.port(),
+        path(paths.client_crt()),
+        path(paths.client_key()),
+        path(paths.ca_crt()),
+        crate::certs::SERVER_NAME,
+    );
+    let loaded = tunnel_client::parse(&toml).map_err(|e| e.to_string())?;
+    let client = TunnelClient::start(loaded.config, shutdown.clone()).map_err(|e| e.to_string())?;
+    let published = |s: &tunnel_client::Status| {
+        matches!(s.proxies.get(DEMO_APP), Some(ProxyStatus::Published { .. }))
+    };
+    if !client
+        .wait_until(std::time::Duration::from_secs(15), published)
+        .await
+    {
+        let status = client.status().borrow().clone();
+        return Err(format!(
+            "not published within 15 s ({})",
+            status
+                .last_error
+                .unwrap_or_else(|| "no error reported".into())
+        ));
+    }
+    let status = client.status().borrow().clone();
+    match status.proxies.get(DEMO_APP) {
+        Some(ProxyStatus::Published { remote_addr }) => remote_addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("unexpected remote address {remote_addr}")),
+        _ => Err("the proxy was withdrawn".into()),
+    }
 }

@@ -12,13 +12,17 @@
 //! - [`control`]: AppAPI's control plane `/exapps/app_api/...`.
 //! - [`tunnel`]: the FRP-compatible tunnel server that `frpc` clients log in to.
 //! - [`tunnel_client`]: `harp tunnel`, an frpc-compatible client that reads HaRP's `frpc.toml`.
-//! - [`certs`]: the FRP certificates, generated on first start.
+//! - [`certs`]: the FRP certificates, generated on first start; every certificate read back
+//!   (expiry warnings and gauge, `harp certs show|renew`).
 //! - [`control_port`]: the loopback health and info port.
 //! - [`metrics`]: Prometheus counters and histograms, served on the control port.
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
 //! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
 //! - [`k8s`]: the Kubernetes backend: manifests, the API client, upstream resolution.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
+//! - [`reload`]: SIGHUP: the HTTPS certificate and the shared key file re-read.
+//! - [`signals`]: SIGTERM/SIGINT (stop) and SIGHUP (reload), registered before start-up.
+//! - [`doctor`]: `harp doctor`, every hop checked from where it runs.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -30,12 +34,15 @@ pub mod control;
 pub mod control_port;
 pub mod demo;
 pub mod docker;
+pub mod doctor;
 pub mod engine;
 pub mod http;
 pub mod k8s;
 pub mod metrics;
 pub mod net;
 pub mod proxy;
+pub mod reload;
+pub mod signals;
 pub mod state;
 pub mod telemetry;
 pub mod tunnel;

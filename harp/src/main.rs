@@ -1,5 +1,6 @@
 //! The `harp` command: serve (configured by `HP_*` variables, as HaRP), check the
-//! configuration, run the demo, or run the frpc-compatible tunnel client.
+//! configuration, run the demo, show or renew certificates, diagnose a setup (`doctor`), or
+//! run the frpc-compatible tunnel client.
 
 use clap::{Parser, Subcommand};
 use harp::config::{Config, ProcessEnv};
@@ -36,11 +37,40 @@ enum Command {
     },
     /// Exit 0 if the harp running here answers on its control port (for container health checks).
     Healthcheck,
+    /// Show the certificates harp uses, or renew the FRP certificates it generated.
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
+    /// Check every hop (Nextcloud, shared key, reverse proxy, Docker engines, tunnels,
+    /// certificates, trusted proxies) and say what is wrong. Exit 0 when all checks pass.
+    Doctor {
+        /// Nextcloud's public URL (e.g. https://cloud.example/): checks that the reverse proxy
+        /// forwards /exapps/ to harp unchanged.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// An ExApp id Nextcloud knows: checks that Nextcloud accepts the shared key.
+        #[arg(long)]
+        app: Option<String>,
+    },
     /// Run an frpc-compatible tunnel client from an frpc.toml (HaRP's ExApp shape).
     Tunnel {
         /// The frpc.toml to read.
         #[arg(short = 'c', long = "config")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// Each certificate's file, subject, names, validity and days left (exit 1 if one is
+    /// expired, expires within 30 days or is unreadable).
+    Show,
+    /// Regenerate the FRP certificates in $HP_CERTS_DIR/frp (the old ones are kept as a backup).
+    Renew {
+        /// Validity in days (default: HP_FRP_CERT_VALIDITY_DAYS or 5000).
+        #[arg(long)]
+        days: Option<u32>,
     },
 }
 
@@ -60,6 +90,10 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Demo { listen }) => runtime.block_on(demo(listen)),
         Some(Command::Healthcheck) => healthcheck(),
+        Some(Command::Certs { action }) => certs(action),
+        Some(Command::Doctor { public_url, app }) => {
+            runtime.block_on(doctor(harp::doctor::Options { public_url, app }))
+        }
         Some(Command::Tunnel { config }) => runtime.block_on(tunnel(config)),
         Some(Command::Serve) | None => runtime.block_on(serve(cli.check_config)),
     }
@@ -101,6 +135,66 @@ fn healthcheck() -> ExitCode {
             eprintln!("harp healthcheck: {addr}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A variable with HaRP's quote stripping, or `default`.
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .map(|v| harp::config::strip_quotes(v.trim()).to_string())
+        .unwrap_or_else(|_| default.to_string())
+}
+
+fn certs(action: CertsAction) -> ExitCode {
+    let dir = PathBuf::from(env_or("HP_CERTS_DIR", "/certs"));
+    match action {
+        CertsAction::Show => {
+            let (text, problem) = harp::certs::show::show(&dir);
+            print!("{text}");
+            if problem {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        CertsAction::Renew { days } => {
+            let days = match days {
+                Some(d) => d,
+                None => match env_or("HP_FRP_CERT_VALIDITY_DAYS", "5000").parse() {
+                    Ok(d) => d,
+                    Err(_) => {
+                        eprintln!("harp certs renew: HP_FRP_CERT_VALIDITY_DAYS is not a number");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                },
+            };
+            if !(1..=36_500).contains(&days) {
+                eprintln!("harp certs renew: the validity must be 1 to 36500 days, not {days}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            match harp::certs::renew::renew(&dir, days) {
+                Ok(renewed) => {
+                    println!("{}", harp::certs::renew::advice(&renewed));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("harp certs renew: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn doctor(options: harp::doctor::Options) -> ExitCode {
+    let findings = harp::doctor::run(&harp::config::ProcessEnv, &options).await;
+    for f in &findings {
+        println!("{f}");
+    }
+    if findings.iter().any(|f| f.is_failure()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -173,6 +267,14 @@ async fn serve(check_only: bool) -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
+    // Registered before anything listens: an early SIGHUP or SIGTERM is handled, not fatal.
+    let mut signals = match harp::signals::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harp: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = CancellationToken::new();
     let running = match harp::app::start(config, shutdown.clone()).await {
         Ok(r) => r,
@@ -182,9 +284,16 @@ async fn serve(check_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    stop_on_signal(shutdown).await;
-    tracing::info!("shutting down");
+    while signals.next().await == harp::signals::Request::Reload {
+        running.reload(&ProcessEnv);
+    }
+    tracing::info!(
+        grace_s = harp::app::GRACE.as_secs(),
+        "shutting down: no new connections, in-flight requests may finish"
+    );
+    shutdown.cancel();
     running.stopped().await;
+    tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 

@@ -6,7 +6,7 @@
 //! and status classes are fixed sets, and apps are the ids Nextcloud knows, at most
 //! [`MAX_APP_LABELS`] of them, so random app ids in URLs cannot grow memory. Request latency is
 //! measured until the response head is ready (a stream or WebSocket would skew it otherwise).
-//! Not here: certificate expiry.
+//! Certificate expiry comes from [`crate::certs::inventory`], read at scrape time.
 
 use crate::proxy::decision::{Decision, RequestOutcome};
 use crate::state::State;
@@ -228,6 +228,7 @@ pub fn render(state: &State) -> String {
     render_bans(&mut out, state);
     render_caches(&mut out, state);
     render_tunnels(&mut out, state);
+    crate::certs::inventory::render_metrics(&mut out, &state.config.certs_dir);
     out
 }
 

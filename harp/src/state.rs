@@ -22,6 +22,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The Kubernetes API (`HP_K8S_*`).
     pub k8s: K8sClient,
+    /// TCP peers seen by the data plane (for `harp doctor`).
+    pub peers: crate::net::peers::SeenPeers,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -41,6 +43,7 @@ impl State {
             tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
             metrics: Metrics::default(),
             k8s: K8sClient::new(&config.k8s),
+            peers: Default::default(),
             shutdown,
             config,
         }

@@ -1,5 +1,5 @@
-//! The `harp` command line: `--check-config` (every error at once, exit 64, the key masked) and
-//! `healthcheck` (the container health check against the control port).
+//! The `harp` command line: `--version`, `--help`, `--check-config` (every error at once, exit 64,
+//! the key masked) and `healthcheck` (the container health check against the control port).
 
 mod common;
 use common::*;
@@ -86,4 +86,19 @@ async fn healthcheck_follows_the_control_port() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn version_and_subcommands_are_listed() {
+    let out = harp().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("harp {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = harp().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for sub in ["serve", "demo", "healthcheck", "certs", "doctor", "tunnel"] {
+        assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The README's first command, `harp demo`: the binary starts, prints its URLs and the curl
-//! commands to try, and each printed command gives the printed status (run with real curl).
+//! commands to try, and each printed command gives the printed status (run with real curl);
+//! the sample ExApp is reached through harp's own tunnel.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -23,9 +24,11 @@ fn demo_prints_commands_that_give_the_printed_answers() {
         .expect("harp demo starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut commands = Vec::new();
+    let mut through_tunnel = false;
     let started = Instant::now();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("utf-8 output");
+        through_tunnel |= line.contains("published by harp's tunnel client on 127.0.0.1:");
         if let Some((cmd, status)) = line.trim().split_once(" # ")
             && cmd.starts_with("curl ")
         {
@@ -35,6 +38,10 @@ fn demo_prints_commands_that_give_the_printed_answers() {
             break;
         }
     }
+    assert!(
+        through_tunnel,
+        "the sample ExApp is reached through harp's tunnel"
+    );
     assert!(
         commands.len() >= 8,
         "the demo printed its commands: {commands:?}"

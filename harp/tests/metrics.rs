@@ -542,3 +542,48 @@ fn the_parser_rejects_what_prometheus_would() {
     let ok = parse("# HELP m a \"quoted\" help\n# TYPE m counter\nm{a=\"x\\\"y\\\\\"} 1.5e3\n");
     assert_eq!(ok.value("m", &[("a", "x\"y\\")]), 1500.0);
 }
+
+#[tokio::test]
+async fn certificate_expiry_gauge_follows_the_files() {
+    // The FRP certificates are generated at start with a 10-day validity.
+    let h = start(&[("HP_FRP_CERT_VALIDITY_DAYS", "10")]).await;
+    let control = h.running.as_ref().unwrap().control_addr;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let expiry = |e: &Exposition, role: &str| -> Option<f64> {
+        e.samples
+            .iter()
+            .find(|s| {
+                s.name == "harp_certificate_expiry_timestamp_seconds"
+                    && s.labels.get("role").map(String::as_str) == Some(role)
+            })
+            .map(|s| s.value)
+    };
+    let before = scrape(control).await;
+    assert_eq!(
+        before
+            .types
+            .get("harp_certificate_expiry_timestamp_seconds")
+            .map(String::as_str),
+        Some("gauge")
+    );
+    for role in ["frp-ca", "frp-server", "frp-client"] {
+        let left = expiry(&before, role).unwrap_or_else(|| panic!("no {role} sample")) - now;
+        let days = left / 86_400.0;
+        assert!((9.9..=10.1).contains(&days), "{role}: {days} days left");
+    }
+    assert_eq!(expiry(&before, "https"), None, "no cert.pem, no sample");
+
+    // A cert.pem that expires in 3 days shows at the next scrape.
+    let mut params = rcgen::CertificateParams::new(vec!["harp.test".to_string()]).unwrap();
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    params.not_after = soon;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(h.certs.path().join("cert.pem"), cert.pem()).unwrap();
+    let after = scrape(control).await;
+    let https = expiry(&after, "https").expect("https sample");
+    assert_eq!(https as i64, soon.unix_timestamp());
+}

@@ -112,6 +112,24 @@ impl NextcloudClient {
         )
     }
 
+    /// A GET of `path_and_query` under the base URL, with the shared key, answered as is
+    /// (status, and the body when it is JSON). For `harp doctor`.
+    pub async fn probe(
+        &self,
+        path_and_query: &str,
+    ) -> Result<(StatusCode, Option<Value>), NcError> {
+        let url = format!("{}{path_and_query}", self.base);
+        self.get(&url, HeaderMap::new()).await
+    }
+
+    /// The path and query of `exapp-meta` for `appid_lc`, for [`NextcloudClient::probe`].
+    pub fn exapp_meta_path(appid_lc: &str) -> String {
+        format!(
+            "/index.php/apps/app_api/harp/exapp-meta?appId={}",
+            utf8_percent_encode(appid_lc, QUERY_VALUE)
+        )
+    }
+
     /// `exapp-meta`: `Ok(None)` when Nextcloud does not know the app (401 or 404).
     pub async fn exapp_meta(&self, appid_lc: &str) -> Result<Option<ExApp>, NcError> {
         let url = self.url("exapp-meta", appid_lc);
@@ -194,7 +212,7 @@ impl NextcloudClient {
                 .body(Empty::<Bytes>::new())
                 .map_err(|e| NcError::Unreachable(e.to_string()))?;
             *req.headers_mut() = headers.clone();
-            if let Ok(key) = HeaderValue::from_str(self.key.expose()) {
+            if let Ok(key) = HeaderValue::from_str(&self.key.expose()) {
                 req.headers_mut().insert(HARP_SHARED_KEY, key);
             }
             req.headers_mut().insert(

@@ -78,11 +78,15 @@ fn shared_key_rules() {
     assert_eq!(
         ok(&[("HP_SHARED_KEY", "'it''s a key'")])
             .shared_key
-            .expose(),
+            .expose()
+            .as_ref(),
         "it''s a key"
     );
     assert_eq!(
-        ok(&[("HP_SHARED_KEY", "\"quoted\"")]).shared_key.expose(),
+        ok(&[("HP_SHARED_KEY", "\"quoted\"")])
+            .shared_key
+            .expose()
+            .as_ref(),
         "quoted"
     );
     assert!(errors(&[("HP_SHARED_KEY", "tab\there")])[0].contains("non-ASCII"));
@@ -102,7 +106,8 @@ fn shared_key_file() {
     assert_eq!(
         ok(&[("!HP_SHARED_KEY", ""), ("HP_SHARED_KEY_FILE", p)])
             .shared_key
-            .expose(),
+            .expose()
+            .as_ref(),
         "from-file"
     );
     std::fs::write(&path, "").unwrap();

@@ -1,7 +1,9 @@
 //! Sockets: binding and accepting, TLS, the per-connection wrapper that enforces client
-//! timeouts and HaRP's silent drop, and the true client IP behind trusted proxies.
+//! timeouts and HaRP's silent drop, the true client IP behind trusted proxies, and the peers
+//! seen (for `harp doctor`).
 
 pub mod client_ip;
 pub mod conn;
 pub mod listener;
+pub mod peers;
 pub mod tls;

@@ -81,12 +81,14 @@ pub async fn handle(
 ) -> (Outcome, Decision) {
     let headers = req.headers();
     // 1. The true client IP.
-    let ip = true_client_ip(
-        conn.peer.ip(),
-        &state.config.trusted_proxies,
-        last(headers, &X_FORWARDED_FOR),
-        last(headers, &X_REAL_IP),
+    let (xff, real_ip) = (last(headers, &X_FORWARDED_FOR), last(headers, &X_REAL_IP));
+    let peer = conn.peer.ip().to_canonical();
+    state.peers.record(
+        peer,
+        crate::net::client_ip::is_trusted(peer, &state.config.trusted_proxies),
+        xff.is_some() || real_ip.is_some(),
     );
+    let ip = true_client_ip(peer, &state.config.trusted_proxies, xff, real_ip);
     seen.client_ip = Some(ip);
     // 2. Banned clients get nothing, whatever they send.
     if state.bans.is_banned(ip) {
