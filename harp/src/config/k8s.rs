@@ -344,7 +344,13 @@ mod tests {
     #[test]
     fn token_is_stripped_and_masked() {
         let (c, _, _) = parse(&[(HP_K8S_BEARER_TOKEN, "  abc \n")]);
-        assert_eq!(c.bearer_token.as_ref().map(Secret::expose), Some("abc"));
+        assert_eq!(
+            c.bearer_token
+                .as_ref()
+                .map(|t| t.expose().to_string())
+                .as_deref(),
+            Some("abc")
+        );
         assert!(!format!("{c:?}").contains("abc"));
         assert!(
             parse(&[(HP_K8S_BEARER_TOKEN, "  ")])
