@@ -102,6 +102,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             http,
             shutdown.clone(),
             conns,
+            state.client_gate.clone(),
             move |stream, peer| {
                 crate::http::server::serve_connection(
                     stream,
@@ -121,6 +122,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             listener,
             shutdown.clone(),
             conns,
+            state.client_gate.clone(),
             move |stream, peer| {
                 let (acceptor, state, shutdown) =
                     (acceptor.clone(), state.clone(), shutdown_c.clone());
@@ -150,6 +152,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             control,
             shutdown.clone(),
             conns,
+            state.other_gate.clone(),
             move |stream, _peer| crate::control_port::serve(stream, state.clone()),
         ));
     }
@@ -159,6 +162,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             frp,
             shutdown.clone(),
             conns,
+            state.other_gate.clone(),
             move |stream, peer| {
                 crate::tunnel::serve_connection(state.clone(), stream, peer, frp_tls.clone())
             },

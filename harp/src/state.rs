@@ -6,8 +6,10 @@ use crate::auth::sessions::SessionCache;
 use crate::bans::Bans;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::net::gate::ConnGate;
 use crate::proxy::forward::Upstream;
 use crate::tunnel::Tunnels;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct State {
@@ -19,6 +21,10 @@ pub struct State {
     pub upstream: Upstream,
     pub tunnels: Tunnels,
     pub metrics: Metrics,
+    /// `HP_MAX_CONNECTIONS` across the HTTP and HTTPS listeners.
+    pub client_gate: Arc<ConnGate>,
+    /// The control port's and the tunnel listener's (unlimited) gate.
+    pub other_gate: Arc<ConnGate>,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -37,6 +43,8 @@ impl State {
             upstream: Upstream::new(config.timeouts),
             tunnels: Tunnels::new(config.frp_allowed_ports.clone()),
             metrics: Metrics::default(),
+            client_gate: Arc::new(ConnGate::limited(config.max_connections)),
+            other_gate: Arc::new(ConnGate::unlimited()),
             shutdown,
             config,
         }
