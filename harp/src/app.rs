@@ -103,13 +103,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
             conns,
             state.client_gate.clone(),
-            move |stream, peer| {
+            move |stream, peer, place| {
                 crate::http::server::serve_connection(
                     stream,
                     peer,
                     false,
                     state.clone(),
                     shutdown_c.clone(),
+                    place,
                 )
             },
         ));
@@ -123,7 +124,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
             conns,
             state.client_gate.clone(),
-            move |stream, peer| {
+            move |stream, peer, place| {
                 let (acceptor, state, shutdown) =
                     (acceptor.clone(), state.clone(), shutdown_c.clone());
                 async move {
@@ -141,7 +142,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                         }
                     };
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    crate::http::server::serve_connection(tls, peer, h2, state, shutdown).await
+                    crate::http::server::serve_connection(tls, peer, h2, state, shutdown, place)
+                        .await
                 }
             },
         ));
@@ -153,7 +155,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
             conns,
             state.other_gate.clone(),
-            move |stream, _peer| crate::control_port::serve(stream, state.clone()),
+            move |stream, _peer, _place| crate::control_port::serve(stream, state.clone()),
         ));
     }
     {
@@ -163,7 +165,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             shutdown.clone(),
             conns,
             state.other_gate.clone(),
-            move |stream, peer| {
+            move |stream, peer, _place| {
                 crate::tunnel::serve_connection(state.clone(), stream, peer, frp_tls.clone())
             },
         ));

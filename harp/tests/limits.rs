@@ -305,3 +305,50 @@ async fn eight_thousand_connections_held_then_closed() {
         fds_full
     );
 }
+
+#[tokio::test]
+async fn websockets_keep_their_place_under_the_limit() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let h = start(&[("HP_MAX_CONNECTIONS", "2")]).await;
+    let control = h.running.as_ref().expect("running").control_addr;
+    let open_ws = || async {
+        let mut req = format!("ws://{}/exapps/{APP}/ws", h.addr)
+            .into_client_request()
+            .expect("ws request");
+        req.headers_mut().insert(
+            "authorization",
+            basic("usr", "password").parse().expect("header value"),
+        );
+        let stream = TcpStream::connect(h.addr).await.expect("connect");
+        let (mut ws, _) = tokio_tungstenite::client_async(req, stream)
+            .await
+            .expect("ws handshake");
+        ws.send(Message::text("hi")).await.expect("send");
+        let echo = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("echo in time")
+            .expect("open")
+            .expect("frame");
+        assert_eq!(echo.to_text().ok(), Some("Echo: hi"));
+        ws
+    };
+    let first = open_ws().await;
+    let _second = open_ws().await;
+    let g = Gauges::read(control).await;
+    assert_eq!(g.client_open, 2, "upgraded connections count: {g:?}");
+    assert!(
+        reset_at_once(h.addr, Duration::from_secs(5)).await,
+        "a third connection past the limit"
+    );
+    drop(first);
+    Gauges::wait_until(
+        control,
+        Duration::from_secs(30),
+        "a WebSocket closed",
+        |g| g.client_open < 2,
+    )
+    .await;
+    assert_eq!(get(h.addr, &path(), &[]).await.status, 200);
+}

@@ -19,12 +19,16 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use super::gate::Admitted;
+
 /// HAProxy's 408 page (contract §3.4), sent when a request head does not arrive in time.
 const REQUEST_TIMEOUT_REPLY: &[u8] = b"HTTP/1.1 408 Request Time-out\r\ncontent-length: 110\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
 
 /// State shared between a connection's `ClientIo` and the requests it carries.
-#[derive(Default)]
 pub struct ConnCtl {
+    /// The connection's place under `HP_MAX_CONNECTIONS`, held until the last user of this
+    /// connection (a WebSocket relay may outlive the HTTP connection task) is gone.
+    _place: Admitted,
     /// Requests whose head has arrived and whose response has not finished.
     active: AtomicUsize,
     /// Bumped each time the connection becomes idle again, so timers restart.
@@ -41,10 +45,17 @@ pub struct ConnCtl {
 }
 
 impl ConnCtl {
-    pub fn new(multiplexed: bool) -> Arc<Self> {
-        let ctl = ConnCtl::default();
-        ctl.multiplexed.store(multiplexed, Ordering::Relaxed);
-        Arc::new(ctl)
+    pub fn new(multiplexed: bool, place: Admitted) -> Arc<Self> {
+        Arc::new(ConnCtl {
+            _place: place,
+            active: AtomicUsize::new(0),
+            idle_epoch: AtomicU32::new(0),
+            tunnel: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(multiplexed),
+            drop_requested: AtomicBool::new(false),
+            drop_notify: Notify::new(),
+            reader: AtomicWaker::new(),
+        })
     }
 
     /// A request head has been parsed: its own timeouts apply from now on.

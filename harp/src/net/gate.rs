@@ -8,8 +8,11 @@ use crate::metrics::Counter;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A connection's place at the gate, given back when dropped.
-pub struct Admitted(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+/// A connection's place at the gate, given back when dropped (by the connection, or by the
+/// WebSocket relay that outlives it).
+pub struct Admitted {
+    _permit: Option<OwnedSemaphorePermit>,
+}
 
 pub struct ConnGate {
     permits: Option<Arc<Semaphore>>,
@@ -43,10 +46,10 @@ impl ConnGate {
     /// A place for one more connection, or `None` (counted as refused) when all are taken.
     pub fn admit(&self) -> Option<Admitted> {
         let Some(permits) = &self.permits else {
-            return Some(Admitted(None));
+            return Some(Admitted { _permit: None });
         };
         match permits.clone().try_acquire_owned() {
-            Ok(p) => Some(Admitted(Some(p))),
+            Ok(p) => Some(Admitted { _permit: Some(p) }),
             Err(_) => {
                 self.refused.inc();
                 None

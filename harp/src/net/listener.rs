@@ -2,7 +2,7 @@
 //! stop on shutdown. Each accepted connection passes its listener's [`ConnGate`] (or is reset
 //! at once) and runs in its own tracked task.
 
-use super::gate::ConnGate;
+use super::gate::{Admitted, ConnGate};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -30,7 +30,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Accepts connections until `shutdown` fires, spawning `handle` on `tracker` for each one
-/// `gate` admits; the others are reset at once.
+/// `gate` admits (with its place, to keep as long as the connection lives); the others are
+/// reset at once.
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
     shutdown: CancellationToken,
@@ -38,7 +39,7 @@ pub async fn accept_loop<F, Fut>(
     gate: Arc<ConnGate>,
     handle: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Admitted) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut last_warning: Option<Instant> = None;
@@ -52,11 +53,7 @@ pub async fn accept_loop<F, Fut>(
             Ok((stream, peer)) => match gate.admit() {
                 Some(place) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = handle(stream, peer);
-                    tracker.spawn(async move {
-                        conn.await;
-                        drop(place);
-                    });
+                    tracker.spawn(handle(stream, peer, place));
                 }
                 None => {
                     tracing::debug!(%peer, "connection limit reached; connection reset");
