@@ -311,11 +311,13 @@ async fn mixed_traffic_keeps_memory_and_tasks_flat() {
     for (k, t) in kinds.iter().zip(tallies.iter()) {
         assert_eq!(t.failed.load(Ordering::Relaxed), 0, "{k} requests failed");
     }
-    assert!(
-        tallies
-            .iter()
-            .all(|t| t.ok.load(Ordering::Relaxed) > 0 || frpc_bin.is_none())
-    );
+    for (i, (k, t)) in kinds.iter().zip(tallies.iter()).enumerate() {
+        let skipped = i == 3 && frpc_bin.is_none();
+        assert!(
+            skipped || t.ok.load(Ordering::Relaxed) > 0,
+            "no {k} traffic ran"
+        );
+    }
 
     // The first fifth of the run (at least 10 s) is warm-up: pools and caches fill.
     let warm_up = (duration.as_secs_f64() / 5.0).max(10.0);
