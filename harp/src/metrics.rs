@@ -1,6 +1,7 @@
 //! Prometheus metrics for the loopback control port (`GET /metrics`, decision D8): requests by
 //! app, outcome and status class, their latency, and the counters other modules keep (bans,
-//! caches, upstream errors, tunnels, open connections and live tasks), written in the text exposition format (0.0.4) by hand.
+//! caches, upstream errors, tunnels, open connections and live tasks), written in the text
+//! exposition format (0.0.4) by hand.
 //!
 //! Counting is a few relaxed atomic adds per request. Labels are bounded: outcomes, decisions
 //! and status classes are fixed sets, and apps are the ids Nextcloud knows, at most

@@ -3,10 +3,12 @@
 //! - `HP_TIMEOUT_CLIENT` while a request head is arriving: answer `408` and close (HAProxy's
 //!   `timeout http-request`), and for an idle keep-alive connection: close quietly;
 //! - `HP_TIMEOUT_CLIENT` while the client does not read what we write: close;
-//! - the silent drop (decision D2): no response, the socket closed with an RST (`SO_LINGER` 0).
+//! - the silent drop (decision D2): no response, the socket closed with an RST (`SO_LINGER` 0);
+//! - the connection's place under `HP_MAX_CONNECTIONS`, kept while anything still uses it.
 //!
 //! The request handler talks to it through the shared `ConnCtl`.
 
+use super::gate::Admitted;
 use futures_util::task::AtomicWaker;
 use std::io;
 use std::pin::Pin;
@@ -18,8 +20,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
-
-use super::gate::Admitted;
 
 /// HAProxy's 408 page (contract §3.4), sent when a request head does not arrive in time.
 const REQUEST_TIMEOUT_REPLY: &[u8] = b"HTTP/1.1 408 Request Time-out\r\ncontent-length: 110\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
