@@ -10,3 +10,5 @@ trap 'bash scripts/engine.sh stop' EXIT
 cargo build -p harp
 bash scripts/build-test-image.sh target/debug/harp >/dev/null
 cargo test --workspace --all-targets "$@"
+# A short soak (mixed traffic, RSS and task trends; the full run is 600 s, see TESTING.md).
+HARP_SOAK_SECS="${HARP_SOAK_SECS:-60}" cargo test -p harp --test soak -- --ignored --nocapture

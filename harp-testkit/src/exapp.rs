@@ -7,6 +7,9 @@
 //! - `/upload` (any method with a body): reads the body as it streams, answers `{"bytes": n}`;
 //! - `/slow?ms=N`: waits N ms before answering;
 //! - `/ws`: a WebSocket that echoes text as `Echo: <text>` and binary frames unchanged.
+//!
+//! Faults on demand ([`FakeExApp::set_fault`]): no response head, a body that stops, a body
+//! cut short; and [`FakeExApp::go_down`] / [`FakeExApp::come_back`] (connections refused).
 
 use crate::channel_body::ChannelBody;
 use crate::history::History;
@@ -22,7 +25,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
@@ -31,16 +34,39 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// How every request is (mis)answered while a fault is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExAppFault {
+    /// The request is read and never answered.
+    StallHead,
+    /// `200` with `content-length: 1048576`, 64 KiB of it, then nothing more (the connection
+    /// stays open).
+    StallBody,
+    /// `200` with `content-length: 1048576`, 64 KiB of it, then the connection is reset
+    /// (an RST). Open connections are cut when this fault is set, so every request meets it.
+    ResetMidBody,
+}
+
+/// What one fault response announces and what it sends before stalling or cutting.
+pub const FAULT_ANNOUNCED: u64 = 1 << 20;
+pub const FAULT_SENT: usize = 64 * 1024;
+
+type FaultSwitch = Arc<Mutex<Option<ExAppFault>>>;
+
 /// A running stand-in ExApp. Dropping it stops the server.
 pub struct FakeExApp {
     pub addr: SocketAddr,
     seen: Arc<Mutex<History<Value>>>,
-    task: JoinHandle<()>,
+    fault: FaultSwitch,
+    server: Option<Arc<crate::Server>>,
+    unix_task: Option<JoinHandle<()>>,
 }
 
 impl Drop for FakeExApp {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.unix_task {
+            task.abort();
+        }
     }
 }
 
@@ -50,13 +76,52 @@ impl FakeExApp {
     }
 
     pub fn serve(listener: TcpListener) -> Self {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let seen = Arc::new(Mutex::new(History::new()));
-        let shared = seen.clone();
-        let task = crate::accept_forever(listener, move |stream| serve_one(shared.clone(), stream));
-        FakeExApp { addr, seen, task }
+        let fault = FaultSwitch::default();
+        let (s, f) = (seen.clone(), fault.clone());
+        let server = crate::Server::new(listener, move |listener| {
+            let (s, f) = (s.clone(), f.clone());
+            crate::accept_forever(listener, move |stream| {
+                serve_one(s.clone(), f.clone(), stream, |s: &TcpStream| {
+                    let _ = s.set_zero_linger();
+                })
+            })
+        });
+        FakeExApp {
+            addr: server.addr(),
+            seen,
+            fault,
+            server: Some(server),
+            unix_task: None,
+        }
+    }
+
+    /// Answers every request with `fault` from now on, or normally again (`None`).
+    pub async fn set_fault(&self, fault: Option<ExAppFault>) -> std::io::Result<()> {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+        if fault == Some(ExAppFault::ResetMidBody)
+            && let Some(server) = &self.server
+        {
+            // The reset is done below HTTP, per connection: cut the ones already open.
+            server.go_down().await;
+            server.come_back().await?;
+        }
+        Ok(())
+    }
+
+    /// The ExApp is down: connections are refused and open ones cut (TCP only).
+    pub async fn go_down(&self) {
+        if let Some(server) = &self.server {
+            server.go_down().await
+        }
+    }
+
+    /// The ExApp listens again on the same port.
+    pub async fn come_back(&self) -> std::io::Result<()> {
+        match &self.server {
+            Some(server) => server.come_back().await,
+            None => Ok(()),
+        }
     }
 
     /// Serves on a unix socket at `path`, as ExApps behind frpc's `unix_domain_socket` plugin do
@@ -64,13 +129,22 @@ impl FakeExApp {
     pub fn start_unix(path: &std::path::Path) -> std::io::Result<Self> {
         let listener = tokio::net::UnixListener::bind(path)?;
         let seen = Arc::new(Mutex::new(History::new()));
-        let shared = seen.clone();
-        let task =
-            crate::accept_forever_unix(listener, move |stream| serve_one(shared.clone(), stream));
+        let fault = FaultSwitch::default();
+        let (s, f) = (seen.clone(), fault.clone());
+        let task = crate::accept_forever_unix(listener, move |stream| {
+            serve_one(
+                s.clone(),
+                f.clone(),
+                stream,
+                |_: &tokio::net::UnixStream| {},
+            )
+        });
         Ok(FakeExApp {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             seen,
-            task,
+            fault,
+            server: None,
+            unix_task: Some(task),
         })
     }
 
@@ -88,13 +162,26 @@ impl FakeExApp {
     }
 }
 
-async fn serve_one<S>(seen: Arc<Mutex<History<Value>>>, stream: S)
-where
+async fn serve_one<S>(
+    seen: Arc<Mutex<History<Value>>>,
+    fault: FaultSwitch,
+    stream: S,
+    reset: fn(&S),
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    if *fault.lock().unwrap_or_else(|p| p.into_inner()) == Some(ExAppFault::ResetMidBody) {
+        return reset_mid_body(stream, reset).await;
+    }
     let service = service_fn(move |req| {
-        let seen = seen.clone();
-        async move { Ok::<_, Infallible>(handle(seen, req).await) }
+        let (seen, fault) = (seen.clone(), fault.clone());
+        async move {
+            let fault = *fault.lock().unwrap_or_else(|p| p.into_inner());
+            match fault {
+                Some(f) => Ok::<_, Infallible>(faulty(f).await),
+                None => Ok(handle(seen, req).await),
+            }
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -218,6 +305,51 @@ async fn handle(seen: Arc<Mutex<History<Value>>>, mut req: Request<Incoming>) ->
             full(status, "application/json", echo.to_string())
         }
     }
+}
+
+/// Reads one request head, sends a `200` head and part of the body, then resets.
+async fn reset_mid_body<S>(mut stream: S, reset: fn(&S))
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {FAULT_ANNOUNCED}\r\n\r\n"
+    )
+    .into_bytes();
+    out.resize(out.len() + FAULT_SENT, b'f');
+    if stream.write_all(&out).await.is_ok() && stream.flush().await.is_ok() {
+        reset(&stream);
+    }
+}
+
+/// The answer while `fault` is set.
+async fn faulty(fault: ExAppFault) -> Response<Body> {
+    if fault == ExAppFault::StallHead {
+        return std::future::pending().await;
+    }
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        if tx.send(Bytes::from(vec![b'f'; FAULT_SENT])).await.is_err() {
+            return;
+        }
+        if fault == ExAppFault::StallBody {
+            // Keep the body open (and silent) until the reader goes away.
+            tx.closed().await;
+        }
+    });
+    let mut r = streamed("application/octet-stream", rx);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(FAULT_ANNOUNCED));
+    r
 }
 
 fn websocket(req: &mut Request<Incoming>) -> Response<Body> {

@@ -6,7 +6,8 @@
 //! - the OCS calls an ExApp makes back (`capabilities`, `log`, `ex-app/status`).
 //!
 //! Users: `admin:admin` (admin), `usr:password` (user), `off:password` (disabled); the session
-//! cookie `oc_sessionPassphrase=sess-usr` belongs to `usr`. Every call is recorded.
+//! cookie `oc_sessionPassphrase=sess-usr` belongs to `usr`. Every call is recorded. Faults on
+//! demand: error statuses, delays, non-JSON answers, and the whole server down and back.
 
 use crate::history::History;
 use base64::Engine;
@@ -22,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ struct Inner {
     meta_status: Option<u16>,
     user_info_status: Option<u16>,
     delay: Duration,
+    /// Answer `200` with a body that is not JSON.
+    garbage: bool,
     calls: History<Call>,
 }
 
@@ -49,13 +51,7 @@ struct Inner {
 pub struct FakeNextcloud {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for FakeNextcloud {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: Arc<crate::Server>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -119,9 +115,6 @@ impl FakeNextcloud {
 
     /// Serves on an already bound listener.
     pub fn serve(listener: TcpListener, key: &str) -> Self {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let mut users = HashMap::new();
         users.insert("admin".to_string(), ("admin".to_string(), 2));
         users.insert("usr".to_string(), ("password".to_string(), 1));
@@ -136,22 +129,46 @@ impl FakeNextcloud {
             meta_status: None,
             user_info_status: None,
             delay: Duration::ZERO,
+            garbage: false,
             calls: History::new(),
         }));
         let shared = inner.clone();
-        let task = crate::accept_forever(listener, move |stream| {
-            let inner = shared.clone();
-            async move {
-                let service = service_fn(move |req| {
-                    let inner = inner.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(inner, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            }
+        let server = crate::Server::new(listener, move |listener| {
+            let shared = shared.clone();
+            crate::accept_forever(listener, move |stream| {
+                let inner = shared.clone();
+                async move {
+                    let service = service_fn(move |req| {
+                        let inner = inner.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(inner, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            })
         });
-        FakeNextcloud { addr, inner, task }
+        FakeNextcloud {
+            addr: server.addr(),
+            inner,
+            server,
+        }
+    }
+
+    /// Nextcloud is down: connections are refused and open ones cut, until [`Self::come_back`].
+    pub async fn go_down(&self) {
+        self.server.go_down().await
+    }
+
+    /// Nextcloud is up again on the same address.
+    pub async fn come_back(&self) -> std::io::Result<()> {
+        self.server.come_back().await
+    }
+
+    /// Makes `exapp-meta` and `user-info` answer `200` with a body that is not JSON (a proxy
+    /// error page, a PHP warning), or behave again.
+    pub fn answer_garbage(&self, on: bool) {
+        self.lock().garbage = on;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -281,6 +298,16 @@ async fn handle(inner: Arc<Mutex<Inner>>, req: Request<Incoming>) -> Resp {
             json!({"message": "Harp shared key is not valid"}),
         )
     };
+    if st.garbage && path.starts_with("/index.php/apps/app_api/harp/") {
+        let mut r = Response::new(Full::new(Bytes::from_static(
+            b"<br />\n<b>Warning</b>: session_start(): not JSON {\"user_id\": ",
+        )));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
     let key_ok = parts
         .headers
         .get("harp-shared-key")

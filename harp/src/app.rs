@@ -111,13 +111,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             http,
             shutdown.clone(),
             conns,
-            move |stream, peer| {
+            state.client_gate.clone(),
+            move |stream, peer, place| {
                 crate::http::server::serve_connection(
                     stream,
                     peer,
                     false,
                     state.clone(),
                     shutdown_c.clone(),
+                    place,
                 )
             },
         ));
@@ -130,7 +132,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             listener,
             shutdown.clone(),
             conns,
-            move |stream, peer| {
+            state.client_gate.clone(),
+            move |stream, peer, place| {
                 let (acceptor, state, shutdown) =
                     (acceptor.clone(), state.clone(), shutdown_c.clone());
                 async move {
@@ -148,7 +151,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
                         }
                     };
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    crate::http::server::serve_connection(tls, peer, h2, state, shutdown).await
+                    crate::http::server::serve_connection(tls, peer, h2, state, shutdown, place)
+                        .await
                 }
             },
         ));
@@ -159,7 +163,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             control,
             shutdown.clone(),
             conns,
-            move |stream, _peer| crate::control_port::serve(stream, state.clone()),
+            state.other_gate.clone(),
+            move |stream, _peer, _place| crate::control_port::serve(stream, state.clone()),
         ));
     }
     {
@@ -168,7 +173,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             frp,
             shutdown.clone(),
             conns,
-            move |stream, peer| {
+            state.other_gate.clone(),
+            move |stream, peer, _place| {
                 crate::tunnel::serve_connection(state.clone(), stream, peer, frp_tls.clone())
             },
         ));

@@ -1,6 +1,7 @@
 //! Prometheus metrics for the loopback control port (`GET /metrics`, decision D8): requests by
 //! app, outcome and status class, their latency, and the counters other modules keep (bans,
-//! caches, upstream errors, tunnels), written in the text exposition format (0.0.4) by hand.
+//! caches, upstream errors, tunnels, open connections and live tasks), written in the text
+//! exposition format (0.0.4) by hand.
 //!
 //! Counting is a few relaxed atomic adds per request. Labels are bounded: outcomes, decisions
 //! and status classes are fixed sets, and apps are the ids Nextcloud knows, at most
@@ -37,6 +38,32 @@ impl Counter {
 
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down (open connections).
+#[derive(Default, Debug)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Counts one more until the returned guard is dropped.
+    pub fn hold(self: &Arc<Self>) -> GaugeGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(self.clone())
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One unit of a [`Gauge`], given back on drop.
+#[derive(Debug)]
+pub struct GaugeGuard(Arc<Gauge>);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -225,6 +252,7 @@ pub fn render(state: &State) -> String {
         );
     }
 
+    render_connections(&mut out, state);
     render_bans(&mut out, state);
     render_caches(&mut out, state);
     render_tunnels(&mut out, state);
@@ -289,6 +317,55 @@ fn render_requests(out: &mut String, m: &Metrics) {
             let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
             let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
         }
+    }
+}
+
+/// Open connections and live tasks: what must come back down after faults and load.
+fn render_connections(out: &mut String, state: &State) {
+    let gate = &state.client_gate;
+    let tasks = tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().num_alive_tasks() as u64)
+        .unwrap_or(0);
+    for (name, kind, help, value) in [
+        (
+            "harp_client_connections_open",
+            "gauge",
+            "Client connections open on the HTTP and HTTPS listeners.",
+            gate.open() as u64,
+        ),
+        (
+            "harp_client_connections_max",
+            "gauge",
+            "HP_MAX_CONNECTIONS: client connections served at once.",
+            gate.max() as u64,
+        ),
+        (
+            "harp_client_connections_refused_total",
+            "counter",
+            "Client connections reset at once because HP_MAX_CONNECTIONS were open.",
+            gate.refused(),
+        ),
+        (
+            "harp_accept_errors_total",
+            "counter",
+            "Failed accepts on any listener (e.g. EMFILE: out of file descriptors).",
+            gate.accept_errors() + state.other_gate.accept_errors(),
+        ),
+        (
+            "harp_upstream_connections_open",
+            "gauge",
+            "Connections to ExApps open now (pooled or busy).",
+            state.upstream.open_connections(),
+        ),
+        (
+            "harp_tasks_alive",
+            "gauge",
+            "Tasks alive in harp's runtime.",
+            tasks,
+        ),
+    ] {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 

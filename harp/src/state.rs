@@ -7,8 +7,10 @@ use crate::bans::Bans;
 use crate::config::Config;
 use crate::k8s::client::K8sClient;
 use crate::metrics::Metrics;
+use crate::net::gate::ConnGate;
 use crate::proxy::forward::Upstream;
 use crate::tunnel::Tunnels;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct State {
@@ -24,6 +26,10 @@ pub struct State {
     pub k8s: K8sClient,
     /// TCP peers seen by the data plane (for `harp doctor`).
     pub peers: crate::net::peers::SeenPeers,
+    /// `HP_MAX_CONNECTIONS` across the HTTP and HTTPS listeners.
+    pub client_gate: Arc<ConnGate>,
+    /// The control port's and the tunnel listener's (unlimited) gate.
+    pub other_gate: Arc<ConnGate>,
     /// Fires when harp shuts down.
     pub shutdown: CancellationToken,
 }
@@ -44,6 +50,8 @@ impl State {
             metrics: Metrics::default(),
             k8s: K8sClient::new(&config.k8s),
             peers: Default::default(),
+            client_gate: Arc::new(ConnGate::limited(config.max_connections)),
+            other_gate: Arc::new(ConnGate::unlimited()),
             shutdown,
             config,
         }

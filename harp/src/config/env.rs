@@ -61,6 +61,7 @@ pub const HP_WAIT_INTERVAL: &str = "HP_WAIT_INTERVAL";
 pub const HP_CERTS_DIR: &str = "HP_CERTS_DIR";
 pub const HP_CONTROL_ADDRESS: &str = "HP_CONTROL_ADDRESS";
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
+pub const HP_MAX_CONNECTIONS: &str = "HP_MAX_CONNECTIONS";
 
 pub const DEFAULT_EXAPPS_ADDRESS: &str = "0.0.0.0:8780";
 pub const DEFAULT_EXAPPS_HTTPS_ADDRESS: &str = "0.0.0.0:8781";
@@ -69,3 +70,5 @@ pub const DEFAULT_SPOA_ADDRESS: &str = "127.0.0.1:9600";
 pub const DEFAULT_CONTROL_ADDRESS: &str = "127.0.0.1:8200";
 pub const DEFAULT_CERTS_DIR: &str = "/certs";
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// HaRP's HAProxy `maxconn`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;

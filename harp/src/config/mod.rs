@@ -19,6 +19,8 @@ pub use secret::Secret;
 
 /// The longest certificate validity accepted: 100 years.
 const MAX_CERT_DAYS: u32 = 36_500;
+/// The highest `HP_MAX_CONNECTIONS` accepted (each connection needs a file descriptor).
+const MAX_CONNECTIONS_CAP: usize = 1_000_000;
 
 /// The four HAProxy timeouts HaRP exposes (contract §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct Config {
     pub docker_host: String,
     /// The Kubernetes backend (`HP_K8S_*`).
     pub k8s: k8s::K8sConfig,
+    /// Client connections served at once on the HTTP and HTTPS listeners together
+    /// (`HP_MAX_CONNECTIONS`, HaRP's `maxconn`); more are reset at once.
+    pub max_connections: usize,
 }
 
 /// What parsing found: the config, or every error; warnings either way.
@@ -259,6 +264,22 @@ impl<E: Env> Reader<'_, E> {
         }
     }
 
+    /// `HP_MAX_CONNECTIONS`: 1 to [`MAX_CONNECTIONS_CAP`], HaRP's 8192 by default.
+    fn max_connections(&mut self) -> usize {
+        let n = self.integer(
+            HP_MAX_CONNECTIONS,
+            DEFAULT_MAX_CONNECTIONS,
+            "a whole number of connections",
+        );
+        if !(1..=MAX_CONNECTIONS_CAP).contains(&n) {
+            self.errors.push(format!(
+                "{HP_MAX_CONNECTIONS}: must be between 1 and {MAX_CONNECTIONS_CAP}, got {n}"
+            ));
+            return DEFAULT_MAX_CONNECTIONS;
+        }
+        n
+    }
+
     /// Variables that describe HaRP's internals (SPOE agent, watchdog, start-up waits): accepted
     /// and checked so existing compose files keep working, with no effect in harp.
     fn legacy(&mut self) {
@@ -370,6 +391,7 @@ impl Config {
         let certs_dir = PathBuf::from(r.or_default(HP_CERTS_DIR, DEFAULT_CERTS_DIR));
         let docker_host = r.or_default(DOCKER_HOST, DEFAULT_DOCKER_HOST);
         let k8s = k8s::K8sConfig::from_env(env, &mut r.errors, &mut r.warnings);
+        let max_connections = r.max_connections();
         r.legacy();
 
         let config = Config {
@@ -397,6 +419,7 @@ impl Config {
             control_address,
             docker_host,
             k8s,
+            max_connections,
         };
         Parsed {
             result: if r.errors.is_empty() {

@@ -188,3 +188,16 @@ fn secret_never_in_debug_output() {
     let c = ok(&[]);
     assert!(!format!("{c:?}").contains("some_very_secure_password"));
 }
+
+#[test]
+fn max_connections() {
+    assert_eq!(ok(&[]).max_connections, 8192, "HaRP's maxconn");
+    assert_eq!(ok(&[("HP_MAX_CONNECTIONS", "100")]).max_connections, 100);
+    for bad in ["0", "-1", "many", "1000001"] {
+        let e = errors(&[("HP_MAX_CONNECTIONS", bad)]);
+        assert!(
+            e.iter().any(|e| e.starts_with("HP_MAX_CONNECTIONS")),
+            "{bad}: {e:?}"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 use super::body::Body;
 use super::streaming::OnDone;
 use crate::net::conn::{ClientIo, ConnCtl, Linger};
+use crate::net::gate::Admitted;
 use crate::proxy::{self, ConnInfo, Decision, Outcome, Seen};
 use crate::state::State;
 use http::{Method, Request, Response};
@@ -34,10 +35,11 @@ pub async fn serve_connection<T>(
     http2: bool,
     state: Arc<State>,
     shutdown: CancellationToken,
+    place: Admitted,
 ) where
     T: AsyncRead + AsyncWrite + Linger + Unpin + Send + 'static,
 {
-    let ctl = ConnCtl::new(http2);
+    let ctl = ConnCtl::new(http2, place);
     let io = TokioIo::new(ClientIo::new(io, ctl.clone(), state.config.timeouts.client));
     let info = Arc::new(ConnInfo {
         peer,

@@ -3,10 +3,12 @@
 //! - `HP_TIMEOUT_CLIENT` while a request head is arriving: answer `408` and close (HAProxy's
 //!   `timeout http-request`), and for an idle keep-alive connection: close quietly;
 //! - `HP_TIMEOUT_CLIENT` while the client does not read what we write: close;
-//! - the silent drop (decision D2): no response, the socket closed with an RST (`SO_LINGER` 0).
+//! - the silent drop (decision D2): no response, the socket closed with an RST (`SO_LINGER` 0);
+//! - the connection's place under `HP_MAX_CONNECTIONS`, kept while anything still uses it.
 //!
 //! The request handler talks to it through the shared `ConnCtl`.
 
+use super::gate::Admitted;
 use futures_util::task::AtomicWaker;
 use std::io;
 use std::pin::Pin;
@@ -23,8 +25,10 @@ use tokio::time::{Instant, Sleep};
 const REQUEST_TIMEOUT_REPLY: &[u8] = b"HTTP/1.1 408 Request Time-out\r\ncontent-length: 110\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
 
 /// State shared between a connection's `ClientIo` and the requests it carries.
-#[derive(Default)]
 pub struct ConnCtl {
+    /// The connection's place under `HP_MAX_CONNECTIONS`, held until the last user of this
+    /// connection (a WebSocket relay may outlive the HTTP connection task) is gone.
+    _place: Admitted,
     /// Requests whose head has arrived and whose response has not finished.
     active: AtomicUsize,
     /// Bumped each time the connection becomes idle again, so timers restart.
@@ -41,10 +45,17 @@ pub struct ConnCtl {
 }
 
 impl ConnCtl {
-    pub fn new(multiplexed: bool) -> Arc<Self> {
-        let ctl = ConnCtl::default();
-        ctl.multiplexed.store(multiplexed, Ordering::Relaxed);
-        Arc::new(ctl)
+    pub fn new(multiplexed: bool, place: Admitted) -> Arc<Self> {
+        Arc::new(ConnCtl {
+            _place: place,
+            active: AtomicUsize::new(0),
+            idle_epoch: AtomicU32::new(0),
+            tunnel: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(multiplexed),
+            drop_requested: AtomicBool::new(false),
+            drop_notify: Notify::new(),
+            reader: AtomicWaker::new(),
+        })
     }
 
     /// A request head has been parsed: its own timeouts apply from now on.

@@ -2,11 +2,12 @@
 //! `HP_TIMEOUT_CONNECT` with HAProxy's `retries 3` (about 1 s apart), `HP_TIMEOUT_SERVER` for
 //! the response head and for gaps in a streamed response, and HAProxy's 502/503/504 pages.
 
+use super::counted::Counted;
 use super::resolve::Resolver;
 use crate::config::Timeouts;
 use crate::http::body::{self, Body, BoxError};
 use crate::http::streaming::IdleTimeout;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Gauge};
 use http::{Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -16,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -25,14 +27,15 @@ use tower_service::Service;
 const CONNECT_RETRIES: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
-/// A TCP connector that retries failed connects like HAProxy.
+/// A TCP connector that retries failed connects like HAProxy and counts open connections.
 #[derive(Clone)]
 pub struct RetryConnector {
     inner: HttpConnector,
+    open: Arc<Gauge>,
 }
 
 impl Service<Uri> for RetryConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = Counted<TokioIo<TcpStream>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -42,11 +45,12 @@ impl Service<Uri> for RetryConnector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let mut inner = self.inner.clone();
+        let open = self.open.clone();
         Box::pin(async move {
             let mut attempt = 0;
             loop {
                 match inner.call(uri.clone()).await {
-                    Ok(conn) => return Ok(conn),
+                    Ok(conn) => return Ok(Counted::new(conn, open.hold())),
                     Err(e) if attempt >= CONNECT_RETRIES => return Err(e.into()),
                     Err(e) => {
                         tracing::debug!(%uri, attempt, error = %e, "connect to ExApp failed; retrying");
@@ -138,6 +142,8 @@ pub struct Upstream {
     timeouts: Timeouts,
     /// Counters of `ForwardError::UPSTREAM`, by discriminant.
     errors: [Counter; ForwardError::UPSTREAM.len()],
+    /// Connections to ExApps open now.
+    open: Arc<Gauge>,
 }
 
 impl Upstream {
@@ -145,16 +151,26 @@ impl Upstream {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(timeouts.connect));
         http.set_nodelay(true);
+        let open = Arc::new(Gauge::default());
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(512)
-            .build(RetryConnector { inner: http });
+            .build(RetryConnector {
+                inner: http,
+                open: open.clone(),
+            });
         Upstream {
             client,
             resolver: Resolver::default(),
             timeouts,
             errors: Default::default(),
+            open,
         }
+    }
+
+    /// Connections to ExApps open now (pooled or busy).
+    pub fn open_connections(&self) -> u64 {
+        self.open.get()
     }
 
     /// How many requests failed with `kind` (0 for the non-upstream kinds).

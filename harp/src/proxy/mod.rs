@@ -2,6 +2,7 @@
 //! follow contract §3.1 (numbered the same way) and end in a response, a silent drop, or a
 //! request forwarded to the ExApp, with the [`Decision`] that settled it.
 
+pub mod counted;
 pub mod decision;
 pub mod forward;
 pub mod headers;

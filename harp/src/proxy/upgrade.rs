@@ -23,6 +23,8 @@ const RELAY_BUF: usize = 4096;
 pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, ctl: Arc<ConnCtl>, idle: Duration) {
     ctl.enter_tunnel();
     tokio::spawn(async move {
+        // The client connection's place under HP_MAX_CONNECTIONS lasts as long as the relay.
+        let _ctl = ctl;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {
