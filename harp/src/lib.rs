@@ -18,6 +18,7 @@
 //! - [`docker`]: the Engine API client, names and payloads behind AppAPI's Docker endpoints.
 //! - [`engine`]: reaching Docker Engines by port: the local socket or a tunnel.
 //! - [`demo`]: `harp demo`, harp with stand-ins for Nextcloud and an ExApp.
+//! - [`fuzzing`]: the parsers' properties over arbitrary bytes, for `fuzz/` and its replay test.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -30,6 +31,7 @@ pub mod control_port;
 pub mod demo;
 pub mod docker;
 pub mod engine;
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod net;
