@@ -175,7 +175,8 @@ const VARIABLES: [&str; 30] = [
 ];
 
 /// The environment read from fuzz bytes: one `NAME=value` per line. A one-byte name stands for
-/// `VARIABLES[byte % 30]`, so the fuzzer reaches every variable without guessing names.
+/// `VARIABLES[byte % 30]`, so the fuzzer reaches every variable without guessing names. Address
+/// values with a host name are left out (see [`literal_address`]).
 fn environment(data: &[u8]) -> HashMap<String, String> {
     String::from_utf8_lossy(data)
         .split('\n')
@@ -185,9 +186,36 @@ fn environment(data: &[u8]) -> HashMap<String, String> {
                 [b] => VARIABLES[usize::from(*b) % VARIABLES.len()],
                 _ => name,
             };
-            (name != env::HP_SHARED_KEY_FILE).then(|| (name.to_string(), value.to_string()))
+            let keep = name != env::HP_SHARED_KEY_FILE
+                && (!ADDRESSES.contains(&name) || literal_address(value));
+            keep.then(|| (name.to_string(), value.to_string()))
         })
         .collect()
+}
+
+/// Variables in HAProxy `bind` syntax, whose host names harp resolves at start-up.
+const ADDRESSES: [&str; 5] = [
+    env::HP_EXAPPS_ADDRESS,
+    env::HP_EXAPPS_HTTPS_ADDRESS,
+    env::HP_FRP_ADDRESS,
+    env::HP_SPOA_ADDRESS,
+    env::HP_CONTROL_ADDRESS,
+];
+
+/// Whether parsing `value` as a bind address stays off the network: its host part (as
+/// `config::parse::bind_address` finds it) is empty, `*` or an IP literal. A host name would be
+/// a DNS query per execution: slow, and not the same answer every time.
+fn literal_address(value: &str) -> bool {
+    let v = crate::config::strip_quotes(value).trim();
+    let v = v
+        .strip_prefix("ipv4@")
+        .or_else(|| v.strip_prefix("ipv6@"))
+        .unwrap_or(v);
+    let host = match v.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:").map(|(h, _)| h),
+        None => v.rsplit_once(':').map(|(h, _)| h),
+    };
+    host.is_none_or(|h| h.is_empty() || h == "*" || h.parse::<IpAddr>().is_ok())
 }
 
 /// Configuration parsing (decision D12) over an arbitrary environment: never a panic, the same
