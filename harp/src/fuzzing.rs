@@ -239,7 +239,10 @@ pub fn config(data: &[u8]) {
             assert!(!c.timeouts.tunnel.is_zero());
             assert!((1..=36_500).contains(&c.frp_cert_validity_days));
             assert!(c.session_lifetime.as_secs_f64() <= 10.0);
-            assert!(c.nextcloud_url.starts_with("http"));
+            // The scheme may be in any case (`HTTPS://`): the URI parser normalises it.
+            let url: http::Uri = c.nextcloud_url.parse().expect("a checked URL parses");
+            assert!(matches!(url.scheme_str(), Some("http" | "https")));
+            assert!(url.authority().is_some());
         }
         Err(errors) => assert!(!errors.is_empty()),
     }
