@@ -12,6 +12,7 @@
 //! | [`auth`]  | `privilege_key` = hex(md5(token ‖ timestamp)) and its constant-time check | 3.1 |
 //! | [`crypto`]| AES-128-CFB stream cipher, PBKDF2 key, IV handling, random run ids    | 4        |
 //! | [`yamux`] | the 12-byte hashicorp yamux frame header and frp's window constants  | 1.3      |
+//! | [`fuzzing`] | the decoders' properties over arbitrary bytes, for `fuzz/` and its replay test | – |
 //!
 //! A server's control stream, in these terms: read bytes into a buffer and [`decode`] a
 //! [`Login`]; answer with [`encode`]d [`LoginResp`]. Every later byte in each direction goes
@@ -25,6 +26,7 @@
 pub mod auth;
 pub mod codec;
 pub mod crypto;
+pub mod fuzzing;
 mod json;
 pub mod msg;
 pub mod yamux;

@@ -1,14 +1,4 @@
-//! yamux frame header (frp-protocol.md §1.3): parsing arbitrary bytes must not panic, and a
-//! header that parses must encode back to the same 12 bytes.
+//! The yamux frame header (frp-protocol.md §1.3): see `frp_wire::fuzzing::yamux_header`.
 #![no_main]
 
-use frp_wire::yamux::{HEADER_LEN, Header};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    match Header::parse(data) {
-        Ok(Some(header)) => assert_eq!(header.encode()[..], data[..HEADER_LEN]),
-        Ok(None) => assert!(data.len() < HEADER_LEN),
-        Err(_) => assert!(data.len() >= HEADER_LEN),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| frp_wire::fuzzing::yamux_header(data));

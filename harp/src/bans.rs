@@ -180,8 +180,11 @@ impl Bans {
             .iter()
             .filter_map(|(ip, l)| l.back().map(|t| (*t, *ip)))
             .collect();
-        by_age.sort_unstable();
-        let drop = (self.cap / 10).max(1);
+        let drop = (self.cap / 10).max(1).min(by_age.len());
+        // Only the oldest tenth must be found, not sorted: linear, even at a full table.
+        if drop < by_age.len() {
+            by_age.select_nth_unstable(drop);
+        }
         for (_, ip) in by_age.into_iter().take(drop) {
             table.remove(&ip);
         }
@@ -261,6 +264,61 @@ mod tests {
         );
         assert!(bans.is_banned(ip("1.1.1.1")));
         assert!(!bans.is_banned(ip("10.0.0.1")));
+    }
+
+    /// A million distinct addresses (a scan, or clients behind a spoofing-proof proxy walk)
+    /// never grow the table past its default cap, and each entry keeps at most `count`
+    /// instants: memory stays bounded (measured in SECURITY.md).
+    #[tokio::test(start_paused = true)]
+    async fn a_million_distinct_addresses_stay_under_the_cap() {
+        const CAP: usize = 100_000;
+        let bans = Bans::new(10, Duration::from_secs(300), vec![]);
+        let mut most = 0;
+        for i in 0..1_000_000u32 {
+            // Multiplying by an odd number is a bijection on u32: every address is new.
+            let n = i.wrapping_mul(2_654_435_761);
+            let ip = if i % 2 == 0 {
+                IpAddr::from(n.to_be_bytes())
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (n >> 16) as u16,
+                    n as u16,
+                ))
+            };
+            bans.record_failure(ip, Failure::NoRoute);
+            if i % 997 == 0 {
+                most = most.max(bans.tracked());
+                tokio::time::advance(Duration::from_millis(1)).await;
+            }
+        }
+        most = most.max(bans.tracked());
+        assert!(most <= CAP, "{most} entries");
+        assert!(
+            most >= CAP * 8 / 10,
+            "the table is used up to its cap ({most})"
+        );
+        let table = bans.table();
+        // hashbrown keeps room for growth and tombstones: a few times the cap, never more.
+        assert!(table.capacity() <= 3 * CAP, "capacity {}", table.capacity());
+        assert!(table.values().all(|l| l.len() <= 10 && l.capacity() <= 16));
+        let bytes = table.capacity()
+            * (std::mem::size_of::<IpAddr>() + std::mem::size_of::<VecDeque<Instant>>())
+            + table
+                .values()
+                .map(|l| l.capacity() * std::mem::size_of::<Instant>())
+                .sum::<usize>();
+        eprintln!(
+            "ban table after 1M addresses: {most} entries at most, capacity {}, about {bytes} bytes",
+            table.capacity()
+        );
+        assert!(bytes < 32 << 20, "about {bytes} bytes");
+        assert_eq!(bans.failure_count(Failure::NoRoute), 1_000_000);
     }
 
     #[tokio::test(start_paused = true)]

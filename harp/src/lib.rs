@@ -23,6 +23,7 @@
 //! - [`reload`]: SIGHUP: the HTTPS certificate and the shared key file re-read.
 //! - [`signals`]: SIGTERM/SIGINT (stop) and SIGHUP (reload), registered before start-up.
 //! - [`doctor`]: `harp doctor`, every hop checked from where it runs.
+//! - [`fuzzing`]: the parsers' properties over arbitrary bytes, for `fuzz/` and its replay test.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -36,6 +37,7 @@ pub mod demo;
 pub mod docker;
 pub mod doctor;
 pub mod engine;
+pub mod fuzzing;
 pub mod http;
 pub mod k8s;
 pub mod metrics;

@@ -34,9 +34,14 @@ static ALLOWED: LazyLock<Vec<(bool, Regex)>> = LazyLock::new(|| {
     .collect()
 });
 
-/// Whether `method` on `path` (as sent, before decoding) is on the allow-list.
+/// Whether `method` on `path` (as sent, before decoding) is on the allow-list. The decoded path
+/// must also be in the form the engine routes (no empty, `.` or `..` segment): Go engines clean
+/// the path first, so `/images//json` would otherwise pass as "inspect" and be routed as "list".
 pub fn allowed(method: &Method, path: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    if !is_clean(&decoded) {
+        return false;
+    }
     let is_get = method == Method::GET || method == Method::HEAD;
     ALLOWED.iter().any(|(post, re)| {
         let method_ok = if *post {
@@ -46,6 +51,15 @@ pub fn allowed(method: &Method, path: &str) -> bool {
         };
         method_ok && re.is_match(decoded.as_ref()).unwrap_or(false)
     })
+}
+
+/// Whether Go's `path.Clean` leaves `decoded` as it is (a trailing `/` aside).
+fn is_clean(decoded: &str) -> bool {
+    let inner = decoded.strip_prefix('/').unwrap_or(decoded);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    !inner
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
 }
 
 /// Forwards an allowed request to the engine on `port`.
@@ -124,6 +138,18 @@ mod tests {
             (Method::POST, "/v1.44/containers/create"),
             (Method::POST, "/_ping"),
             (Method::GET, "/v1.44/images/create"),
+            // Not clean: the engine would route another call.
+            (Method::GET, "/v1.44/images//json"),
+            (Method::GET, "/v1.44/images/%2Fjson"),
+            (Method::GET, "/v1.44/images/./json"),
+            (
+                Method::GET,
+                "/v1.44/containers/nc_app_x/json/../../other/json",
+            ),
+            (
+                Method::POST,
+                "/v1.44/images/create/%2e%2e/%2e%2e/containers/create",
+            ),
         ] {
             assert!(!allowed(&m, p), "{m} {p}");
         }
