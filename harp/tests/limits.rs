@@ -279,15 +279,17 @@ async fn eight_thousand_connections_held_then_closed() {
         second.iter().find(|r| r.is_err())
     );
     drop(held);
-    // Every client connection closed; the ExApp connections left are the pool's idle ones
-    // (at most one per request in flight, each with its task), which it drops after 60 s.
+    // Every client connection closed; the ExApp connections left are the pool's idle ones, each
+    // with its task, which it drops after 60 s. They are bounded by the requests in flight, not
+    // by the 16,384 requests made: the pool may connect anew while another connection is on its
+    // way back, so up to twice PARALLEL (seen: 266 with PARALLEL = 256), never thousands.
     let after = Gauges::wait_until(
         harp.control,
         Duration::from_secs(30),
         "client connections closed, tasks back to the baseline plus pooled connections",
         |g| {
             g.client_open == 0
-                && g.upstream_open <= PARALLEL as u64 + 8
+                && g.upstream_open <= 2 * PARALLEL as u64 + 8
                 && g.tasks <= base.tasks + g.upstream_open + 4
         },
     )
