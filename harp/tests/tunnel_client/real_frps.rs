@@ -115,11 +115,15 @@ async fn real_frps_restart_same_run_id_and_proxy_back() {
         "{}",
         bed.frps.text()
     );
+    // Reconnects back off 1 s, 2 s, 4 s ... up to 20 s (+10 % jitter) while frps is away, as
+    // frpc's do; on a loaded machine the restart may land late in that schedule.
+    let back = Duration::from_secs(45);
     assert!(
         client
-            .wait_until(WAIT, |s| s.logins == 2 && published(s))
+            .wait_until(back, |s| s.logins == 2 && published(s))
             .await,
-        "{}",
+        "client: {:?}\nfrps: {}",
+        *client.status().borrow(),
         bed.frps.text()
     );
     assert_eq!(
@@ -136,7 +140,7 @@ async fn real_frps_restart_same_run_id_and_proxy_back() {
     assert_eq!(bed.get().await.status, 200);
     let took = restarted.elapsed();
     eprintln!("proxy back {took:?} after frps was started again");
-    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert!(took < back, "{took:?}");
 }
 
 #[tokio::test]
