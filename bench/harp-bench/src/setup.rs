@@ -76,12 +76,19 @@ pub struct Harp {
 impl Harp {
     /// Spawns harp against `nextcloud_url`; returns at once (see `wait_ready`).
     pub fn spawn(nextcloud_url: &str) -> Result<Self, Error> {
+        Self::spawn_with(nextcloud_url, &[])
+    }
+
+    /// The same, with extra `HP_*` variables.
+    pub fn spawn_with(nextcloud_url: &str, extra: &[(&str, &str)]) -> Result<Self, Error> {
         let certs = tempfile::tempdir()?;
         let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let control: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let frp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let started = Instant::now();
-        let child = Command::new(harp_bin())
+        let mut command = Command::new(harp_bin());
+        command.envs(extra.iter().copied());
+        let child = command
             .env("HP_SHARED_KEY", KEY)
             .env("NC_INSTANCE_URL", nextcloud_url)
             .env("HP_EXAPPS_ADDRESS", http.to_string())

@@ -110,7 +110,9 @@ fn median(v: &mut [f64]) -> f64 {
 /// reports harp's resident memory per connection; then checks a few still echo.
 pub async fn run_idle(count: usize) -> Result<(), Error> {
     let backends = Backends::start().await?;
-    let mut harp = Harp::spawn(&backends.nc.url())?;
+    // Past HP_MAX_CONNECTIONS (8192 by default, HaRP's maxconn) harp resets new connections.
+    let limit = (count + 100).to_string();
+    let mut harp = Harp::spawn_with(&backends.nc.url(), &[("HP_MAX_CONNECTIONS", &limit)])?;
     harp.wait_ready().await?;
     let url = format!("ws://{}/exapps/{APP}/ws", harp.http);
     // Warm-up: the record and the session are cached, the runtime's threads are up.
