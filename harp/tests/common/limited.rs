@@ -1,7 +1,9 @@
 //! harp as a child process (the built binary), for tests that need its own file-descriptor
 //! limit or its own memory and task figures: started through `sh -c 'ulimit -n N; exec harp'`
 //! on loopback ports, ready once `/heartbeat` answers on its control port, its stderr lines
-//! collected, killed on drop.
+//! collected, killed on drop. The ports are picked free and released before harp binds them, so
+//! another test may take one in between: harp then exits with "Address already in use" and is
+//! started again on new ports (at most 5 times).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -28,6 +30,18 @@ impl LimitedHarp {
     /// Starts harp against `nextcloud_url` with at most `nofile` file descriptors and `extra`
     /// variables, and waits until it answers.
     pub async fn spawn(nextcloud_url: &str, nofile: u64, extra: &[(&str, &str)]) -> LimitedHarp {
+        for _ in 0..4 {
+            let mut harp = Self::start(nextcloud_url, nofile, extra);
+            if harp.wait_ready().await {
+                return harp;
+            }
+        }
+        let mut harp = Self::start(nextcloud_url, nofile, extra);
+        assert!(harp.wait_ready().await, "harp lost its ports five times");
+        harp
+    }
+
+    fn start(nextcloud_url: &str, nofile: u64, extra: &[(&str, &str)]) -> LimitedHarp {
         let certs = tempfile::tempdir().expect("tempdir");
         let (exapps, control, frp, https) = (free_addr(), free_addr(), free_addr(), free_addr());
         let mut cmd = Command::new("sh");
@@ -62,27 +76,35 @@ impl LimitedHarp {
                 }
             });
         }
-        let mut harp = LimitedHarp {
+        LimitedHarp {
             child,
             exapps,
             control,
             frp,
             certs,
             log,
-        };
-        harp.wait_ready().await;
-        harp
+        }
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until harp answers; `false` if it exited because a port was taken meanwhile.
+    async fn wait_ready(&mut self) -> bool {
         let start = Instant::now();
         loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                // Its last lines may still be on their way through the pipe.
+                for _ in 0..40 {
+                    if self.log_text().contains("Address already in use") {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
             self.assert_alive();
             let ready = crate::common::send(self.control, "GET", "/heartbeat", &[], "")
                 .await
                 .is_ok_and(|r| r.status == 200);
             if ready {
-                return;
+                return true;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
