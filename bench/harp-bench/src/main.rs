@@ -41,8 +41,12 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         burst: usize,
     },
-    /// WebSocket echo round trips, direct and through harp.
+    /// WebSocket echo round trips, direct and through harp (or through the given targets).
     WsEcho {
+        /// `name=ws://...`, in table order (e.g. `direct=ws://127.0.0.1:8000/ws`); the ratio
+        /// column is harp ÷ direct. Without any, own stand-ins and harp are started.
+        #[arg(long = "target", value_parser = parse_target)]
+        targets: Vec<(String, String)>,
         #[arg(long, value_delimiter = ',', default_value = "1,64")]
         conns: Vec<usize>,
         #[arg(long, default_value_t = 5)]
@@ -57,6 +61,12 @@ enum Scenario {
     },
 }
 
+fn parse_target(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+        .ok_or_else(|| format!("{s:?}: expected name=ws://host:port/path"))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -69,10 +79,11 @@ async fn main() -> ExitCode {
             burst,
         } => cold_auth::run(sessions, concurrency, burst).await,
         Scenario::WsEcho {
+            targets,
             conns,
             secs,
             repeats,
-        } => ws::run_echo(&conns, secs, repeats).await,
+        } => ws::run_echo(&targets, &conns, secs, repeats).await,
         Scenario::WsIdle { count } => ws::run_idle(count).await,
     };
     match result {

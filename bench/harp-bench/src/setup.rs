@@ -20,7 +20,7 @@ pub const COOKIE: &str = "oc_sessionPassphrase=sess-usr";
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The ExApp's record: a PUBLIC route, USER routes (echo and WebSocket).
+/// The ExApp's record: a PUBLIC route, USER routes (echo, WebSocket, download, upload).
 pub fn record(port: u16) -> Value {
     json!({
         "exapp_token": "bench-secret",
@@ -31,6 +31,8 @@ pub fn record(port: u16) -> Value {
             {"url": "^/public", "access_level": 0, "bruteforce_protection": []},
             {"url": "^/user", "access_level": 1, "bruteforce_protection": []},
             {"url": "^/ws$", "access_level": 1, "bruteforce_protection": []},
+            {"url": "^/download", "access_level": 1, "bruteforce_protection": []},
+            {"url": "^/upload", "access_level": 1, "bruteforce_protection": []},
         ],
     })
 }

@@ -61,43 +61,76 @@ async fn echo(url: &str, conns: usize, secs: u64) -> Result<(f64, Samples), Erro
     Ok((rate, all))
 }
 
-pub async fn run_echo(conns: &[usize], secs: u64, repeats: usize) -> Result<(), Error> {
-    let backends = Backends::start().await?;
-    let mut harp = Harp::spawn(&backends.nc.url())?;
-    harp.wait_ready().await?;
-    let direct = format!("ws://{}/ws", backends.exapp.addr);
-    let through = format!("ws://{}/exapps/{APP}/ws", harp.http);
+/// Echo round trips on each target URL (`name=ws://...`), interleaved, `repeats` times per
+/// connection count; prints one table row per metric. Without targets it starts its own
+/// stand-ins and harp (then the client shares a process with the ExApp, which flatters the
+/// direct path: `bench/run.sh` passes `serve`'s URLs so the client is a process of its own).
+pub async fn run_echo(
+    targets: &[(String, String)],
+    conns: &[usize],
+    secs: u64,
+    repeats: usize,
+) -> Result<(), Error> {
+    let mut own = None;
+    let targets: Vec<(String, String)> = if targets.is_empty() {
+        let backends = Backends::start().await?;
+        let mut harp = Harp::spawn(&backends.nc.url())?;
+        harp.wait_ready().await?;
+        let list = vec![
+            (
+                "direct".to_string(),
+                format!("ws://{}/ws", backends.exapp.addr),
+            ),
+            (
+                "harp".to_string(),
+                format!("ws://{}/exapps/{APP}/ws", harp.http),
+            ),
+        ];
+        own = Some((backends, harp));
+        list
+    } else {
+        targets.to_vec()
+    };
+    let column = |name: &str| targets.iter().position(|(n, _)| n == name);
+    let (direct, harp) = (column("direct"), column("harp"));
     for &n in conns {
-        let (mut d_rates, mut h_rates) = (Vec::new(), Vec::new());
-        let (mut d_all, mut h_all) = (Samples::default(), Samples::default());
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+        let mut samples: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
         for _ in 0..repeats.max(1) {
-            let (rate, s) = echo(&direct, n, secs).await?;
-            d_rates.push(rate);
-            d_all.extend(s);
-            let (rate, s) = echo(&through, n, secs).await?;
-            h_rates.push(rate);
-            h_all.extend(s);
+            for (i, (_, url)) in targets.iter().enumerate() {
+                let (rate, s) = echo(url, n, secs).await?;
+                rates[i].push(rate);
+                samples[i].extend(s);
+            }
         }
-        let (d, h) = (median(&mut d_rates), median(&mut h_rates));
+        let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+        let ratio = |v: &[f64]| match (harp, direct) {
+            (Some(h), Some(d)) if v[d] > 0.0 => format!("{:.2}×", v[h] / v[d]),
+            _ => "–".to_string(),
+        };
+        let cells = |v: &[String]| v.join(" | ");
+        let rate_cells: Vec<String> = medians.iter().map(|r| format!("{r:.0}")).collect();
         println!(
-            "| WebSocket echo, {n} conns | round trips/s | {d:.0} | {h:.0} | {:.2}× |",
-            h / d
+            "| WebSocket echo, {n} conns | round trips/s | {} | {} |",
+            cells(&rate_cells),
+            ratio(&medians)
         );
-        let (d99, h99) = (d_all.percentile(99.0), h_all.percentile(99.0));
-        println!(
-            "| WebSocket echo, {n} conns | latency p50 | {} | {} | {:.2}× |",
-            fmt(d_all.percentile(50.0)),
-            fmt(h_all.percentile(50.0)),
-            h_all.percentile(50.0).as_secs_f64() / d_all.percentile(50.0).as_secs_f64()
-        );
-        println!(
-            "| WebSocket echo, {n} conns | latency p99 | {} | {} | {:.2}× |",
-            fmt(d99),
-            fmt(h99),
-            h99.as_secs_f64() / d99.as_secs_f64()
-        );
+        for p in [50.0, 99.0] {
+            let values: Vec<f64> = samples
+                .iter_mut()
+                .map(|s| s.percentile(p).as_secs_f64())
+                .collect();
+            let shown: Vec<String> = samples.iter_mut().map(|s| fmt(s.percentile(p))).collect();
+            println!(
+                "| WebSocket echo, {n} conns | latency p{p:.0} | {} | {} |",
+                cells(&shown),
+                ratio(&values)
+            );
+        }
     }
-    harp.child.kill().await?;
+    if let Some((_backends, mut harp)) = own {
+        harp.child.kill().await?;
+    }
     Ok(())
 }
 
