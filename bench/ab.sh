@@ -51,7 +51,7 @@ for rep in $(seq "$REPEATS"); do
     for conns in $CONNS; do
         for i in "${!URLS[@]}"; do
             t0=$(awk '{print $14 + $15}' "/proc/${HARPS[$i]}/stat")
-            out=$(wrk -t2 -c"$conns" -d"${DURATION}s" -H "$COOKIE" -s bench/latency.lua "${URLS[$i]}" | grep '^BENCH') || die "wrk failed"
+            out=$(wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${DURATION}s" -H "$COOKIE" -s bench/latency.lua "${URLS[$i]}" | grep '^BENCH') || die "wrk failed"
             t1=$(awk '{print $14 + $15}' "/proc/${HARPS[$i]}/stat")
             read -r _ req dur errs non2xx p50 p99 _ <<<"$out"
             ((errs + non2xx == 0)) || die "$((errs + non2xx)) errors on binary $i"

@@ -3,17 +3,18 @@
 //! the response head and for gaps in a streamed response, and HAProxy's 502/503/504 pages.
 
 use super::counted::Counted;
+use super::pool::{Driven, Pool, PooledBody};
 use super::resolve::Resolver;
 use crate::config::Timeouts;
 use crate::http::body::{self, Body, BoxError};
 use crate::http::streaming::IdleTimeout;
 use crate::metrics::{Counter, Gauge};
-use http::{Request, Response, Uri};
-use http_body::Body as _;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri, header};
+use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -78,26 +79,24 @@ fn caused_by_client_body(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether an exchange failed because a reused connection was already closed by the peer:
-/// nothing of the response arrived.
-fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
-    if e.is_connect() {
-        return false;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(err) = source {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message() || h.is_closed() || h.is_canceled();
-        }
-        source = err.source();
-    }
-    false
+/// Whether an exchange on a reused connection failed because the peer had already closed
+/// it: nothing of the response arrived.
+fn stale_connection(e: &hyper::Error) -> bool {
+    e.is_incomplete_message() || e.is_closed() || e.is_canceled()
+}
+
+/// Why an exchange with the ExApp failed.
+enum Failure {
+    /// No TCP connection (after HAProxy's retries).
+    Connect(BoxError),
+    /// The connection failed or the ExApp's answer was not HTTP.
+    Exchange(hyper::Error),
 }
 
 /// What the ExApp side produced.
 pub enum Forwarded {
     /// The ExApp answered (its status may trigger brute-force accounting).
-    Upstream(Response<hyper::body::Incoming>),
+    Upstream(Response<PooledBody>),
     /// harp answered on the ExApp's behalf (DNS failure, unreachable, timeout), and why.
     Local(ForwardError, Response<Body>),
 }
@@ -137,7 +136,8 @@ impl ForwardError {
 }
 
 pub struct Upstream {
-    client: Client<RetryConnector, Body>,
+    connector: RetryConnector,
+    pool: Arc<Pool>,
     pub resolver: Resolver,
     timeouts: Timeouts,
     /// Counters of `ForwardError::UPSTREAM`, by discriminant.
@@ -152,15 +152,12 @@ impl Upstream {
         http.set_connect_timeout(Some(timeouts.connect));
         http.set_nodelay(true);
         let open = Arc::new(Gauge::default());
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(512)
-            .build(RetryConnector {
+        Upstream {
+            connector: RetryConnector {
                 inner: http,
                 open: open.clone(),
-            });
-        Upstream {
-            client,
+            },
+            pool: Arc::default(),
             resolver: Resolver::default(),
             timeouts,
             errors: Default::default(),
@@ -204,18 +201,14 @@ impl Upstream {
                 }
             },
         };
-        let authority = SocketAddr::new(ip, port).to_string();
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let uri = match format!("http://{authority}{path}").parse::<Uri>() {
-            Ok(u) => u,
-            Err(_) => return self.local(ForwardError::BadUri, body::harp_unavailable()),
-        };
-        *req.uri_mut() = uri;
+        let addr = SocketAddr::new(ip, port);
+        if !req.headers().contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(&addr.to_string())
+        {
+            req.headers_mut().insert(header::HOST, host);
+        }
         *req.version_mut() = http::Version::HTTP_11;
+        let upgrade = req.headers().contains_key(header::UPGRADE);
         // A request without a body can be sent again if a pooled connection turns out to have
         // been closed by the other side (e.g. its tunnel was replaced) before any answer came.
         let replay = req.body().is_end_stream().then(|| {
@@ -227,16 +220,28 @@ impl Upstream {
             copy
         });
         let attempt = async {
-            match (self.client.request(req).await, replay) {
-                (Err(e), Some(again)) if stale_connection(&e) => {
+            if upgrade {
+                return self.exchange_upgrade(addr, req).await;
+            }
+            let pooled = self.pool.take(addr);
+            let reused = pooled.is_some();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => self.connect(addr).await?,
+            };
+            match (conn.send(req).await, replay) {
+                (Ok(resp), _) => Ok((resp, Some(conn))),
+                (Err(e), Some(again)) if reused && stale_connection(&e) => {
                     tracing::debug!(
                         host,
                         port,
                         "pooled ExApp connection was closed; sending again"
                     );
-                    self.client.request(again).await
+                    let mut fresh = self.connect(addr).await?;
+                    let resp = fresh.send(again).await.map_err(Failure::Exchange)?;
+                    Ok((resp, Some(fresh)))
                 }
-                (result, _) => result,
+                (Err(e), _) => Err(Failure::Exchange(e)),
             }
         };
         match tokio::time::timeout(self.timeouts.server, attempt).await {
@@ -248,26 +253,77 @@ impl Upstream {
                 );
                 self.local(ForwardError::Timeout, body::gateway_timeout())
             }
-            Ok(Err(e)) if e.is_connect() => {
+            Ok(Err(Failure::Connect(e))) => {
                 self.resolver.forget(host);
-                tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp unreachable");
+                tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&*e), "ExApp unreachable");
                 self.local(ForwardError::Unreachable, body::no_server())
             }
-            Ok(Err(e)) if caused_by_client_body(&e) => {
+            Ok(Err(Failure::Exchange(e))) if caused_by_client_body(&e) => {
                 tracing::info!(host, port, "client stopped sending its request body");
                 self.local(ForwardError::ClientBody, body::request_timeout())
             }
-            Ok(Err(e)) => {
+            Ok(Err(Failure::Exchange(e))) => {
                 tracing::warn!(host, port, error = %crate::auth::nextcloud::error_chain(&e), "ExApp response invalid");
                 self.local(ForwardError::Invalid, body::bad_gateway())
             }
-            Ok(Ok(resp)) => Forwarded::Upstream(resp),
+            Ok(Ok((resp, conn))) => {
+                let (parts, incoming) = resp.into_parts();
+                let body = PooledBody::new(incoming, conn, self.pool.clone(), addr);
+                Forwarded::Upstream(Response::from_parts(parts, body))
+            }
         }
+    }
+
+    /// A new connection to `addr` (HAProxy's retries), ready to send on.
+    async fn connect(&self, addr: SocketAddr) -> Result<Driven, Failure> {
+        let uri: Uri = format!("http://{addr}")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Failure::Connect(e.into()))?;
+        let io = self
+            .connector
+            .clone()
+            .call(uri)
+            .await
+            .map_err(Failure::Connect)?;
+        Driven::handshake(io).await.map_err(Failure::Exchange)
+    }
+
+    /// An upgrade (WebSocket) request: a connection of its own, driven by a task of its own so
+    /// the upgrade completes after the `101` (the connection is never pooled).
+    async fn exchange_upgrade(
+        &self,
+        addr: SocketAddr,
+        req: Request<Body>,
+    ) -> Result<(Response<hyper::body::Incoming>, Option<Driven>), Failure> {
+        let uri: Uri = format!("http://{addr}")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Failure::Connect(e.into()))?;
+        let io = self
+            .connector
+            .clone()
+            .call(uri)
+            .await
+            .map_err(Failure::Connect)?;
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake::<_, Body>(io)
+            .await
+            .map_err(Failure::Exchange)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "ExApp upgrade connection ended");
+            }
+        });
+        let resp = sender.send_request(req).await.map_err(Failure::Exchange)?;
+        Ok((resp, None))
     }
 
     /// Turns the ExApp's response into ours: body streamed with the server idle timeout,
     /// connection-level headers removed.
-    pub fn relay(&self, resp: Response<hyper::body::Incoming>) -> Response<Body> {
+    pub fn relay<B>(&self, resp: Response<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let (mut parts, incoming) = resp.into_parts();
         super::headers::strip_hop_by_hop(&mut parts.headers, false);
         let body =

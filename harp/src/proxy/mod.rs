@@ -7,6 +7,7 @@ pub mod decision;
 pub mod forward;
 pub mod headers;
 pub mod path;
+pub mod pool;
 pub mod resolve;
 pub mod upgrade;
 
