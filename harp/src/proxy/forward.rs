@@ -276,16 +276,21 @@ impl Upstream {
 
     /// A new connection to `addr` (HAProxy's retries), ready to send on.
     async fn connect(&self, addr: SocketAddr) -> Result<Driven, Failure> {
+        Driven::handshake(self.open(addr).await?)
+            .await
+            .map_err(Failure::Exchange)
+    }
+
+    /// A TCP connection to `addr`, counted in the upstream gauge.
+    async fn open(&self, addr: SocketAddr) -> Result<super::pool::Io, Failure> {
         let uri: Uri = format!("http://{addr}")
             .parse()
             .map_err(|e: http::uri::InvalidUri| Failure::Connect(e.into()))?;
-        let io = self
-            .connector
+        self.connector
             .clone()
             .call(uri)
             .await
-            .map_err(Failure::Connect)?;
-        Driven::handshake(io).await.map_err(Failure::Exchange)
+            .map_err(Failure::Connect)
     }
 
     /// An upgrade (WebSocket) request: a connection of its own, driven by a task of its own so
@@ -295,15 +300,7 @@ impl Upstream {
         addr: SocketAddr,
         req: Request<Body>,
     ) -> Result<(Response<hyper::body::Incoming>, Option<Driven>), Failure> {
-        let uri: Uri = format!("http://{addr}")
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| Failure::Connect(e.into()))?;
-        let io = self
-            .connector
-            .clone()
-            .call(uri)
-            .await
-            .map_err(Failure::Connect)?;
+        let io = self.open(addr).await?;
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake::<_, Body>(io)
             .await
