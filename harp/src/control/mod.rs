@@ -88,7 +88,8 @@ fn only(
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> http::Response<body::Body> {
+/// `405` with an `Allow` header naming what the endpoint takes.
+pub(crate) fn method_not_allowed(allow: &'static str) -> http::Response<body::Body> {
     let mut resp = body::control_status(StatusCode::METHOD_NOT_ALLOWED);
     resp.headers_mut()
         .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));

@@ -36,10 +36,7 @@ pub async fn handle(state: &State, req: Request<Incoming>, op: &str) -> Response
         return body::control_status(StatusCode::NOT_FOUND);
     }
     if req.method() != Method::POST {
-        let mut resp = body::control_status(StatusCode::METHOD_NOT_ALLOWED);
-        resp.headers_mut()
-            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-        return resp;
+        return crate::control::method_not_allowed("POST");
     }
     let port = match req
         .headers()
