@@ -2,8 +2,10 @@
 # harp's benchmark suite for issue 6's targets (BENCHMARKS.md, "Suite"): builds release
 # binaries, then on 127.0.0.1 measures
 #   - small GETs (PUBLIC route; USER route with a cached session) at 1, 16 and 64 connections,
-#     through harp, through plain HAProxy (no authentication: what any proxy hop costs here) and
-#     against the sample ExApp directly, interleaved, with p50/p99/p99.9 (wrk);
+#     through harp, through plain HAProxy (no authentication: what any proxy hop costs here),
+#     through the null relay (`harp-bench relay`: two threads that only read and write, the
+#     floor for one hop on this machine) and against the sample ExApp directly, interleaved,
+#     with p50/p99/p99.9 (wrk);
 #   - 1 GiB downloads and uploads (curl), the same three ways, with harp's peak RSS;
 #   - cold authentication, WebSocket echo, idle WebSockets, start-up and idle RSS (harp-bench).
 # Every scenario ends by itself. Prints Markdown tables on stdout.
@@ -13,6 +15,10 @@
 #   BENCH_STREAM_REPEATS=5                  # 1 GiB transfers each way per path (median)
 #   BENCH_ONLY="get stream"                 # a subset: get stream cold ws idle startup
 #   HARP_BIN=... BENCH_NO_BUILD=1           # measure a given binary
+#   BENCH_AWAKE=1                           # keep every vCPU busy with an idle-priority spinner
+#       (SCHED_IDLE: it runs only when nothing else wants the core), so that no path pays for
+#       waking a halted vCPU. For one-connection latency; "machine" CPU figures then count the
+#       spinners and mean nothing.
 # Needs wrk and curl; haproxy for the reference column (Debian: apt-get install -y wrk curl
 # haproxy); without haproxy that column is left empty.
 set -euo pipefail
@@ -28,11 +34,16 @@ COOKIE="Cookie: oc_sessionPassphrase=sess-usr"
 HZ=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
 HAPROXY_PID=""
+RELAY_PID=""
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 cleanup() {
     [[ -n "$HAPROXY_PID" ]] && kill "$HAPROXY_PID" 2>/dev/null
+    [[ -n "$RELAY_PID" ]] && kill "$RELAY_PID" 2>/dev/null
+    stop_awake_spinners
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -43,6 +54,8 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     cargo build --release -q -p harp -p harp-bench
 fi
 [[ -x "$HARP_BIN" && -x "$BENCH" ]] || die "$HARP_BIN or $BENCH missing"
+
+start_awake_spinners
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
@@ -105,17 +118,33 @@ EOF
     log "plain HAProxy $HAPROXY (pid $HAPROXY_PID)"
 }
 stop_haproxy() { [[ -n "$HAPROXY_PID" ]] && kill "$HAPROXY_PID" 2>/dev/null; wait "$HAPROXY_PID" 2>/dev/null || true; HAPROXY_PID=""; }
-targets() { echo direct ${HAPROXY:+haproxy} harp; }
-url_of() { case $1 in direct) echo "$DIRECT" ;; haproxy) echo "$HAPROXY" ;; harp) echo "$HARP" ;; esac; }
-pid_of() { case $1 in haproxy) echo "$HAPROXY_PID" ;; harp) echo "$HARP_PID" ;; *) echo "" ;; esac; }
+# The null relay in front of the same ExApp; sets RELAY and RELAY_PID.
+start_relay() {
+    "$BENCH" relay --to "${DIRECT#http://}" >"$TMP/relay.out" 2>&1 &
+    RELAY_PID=$!
+    local ready=""
+    for _ in $(seq 100); do
+        read -r ready RELAY <"$TMP/relay.out" 2>/dev/null || true
+        [[ "$ready" == READY ]] && break
+        sleep 0.05
+    done
+    [[ "$ready" == READY ]] || die "harp-bench relay did not start: $(cat "$TMP/relay.out")"
+    log "null relay $RELAY (pid $RELAY_PID)"
+}
+stop_relay() { [[ -n "$RELAY_PID" ]] && kill "$RELAY_PID" 2>/dev/null; wait "$RELAY_PID" 2>/dev/null || true; RELAY_PID=""; }
+start_proxies() { start_relay; start_haproxy; }
+stop_proxies() { stop_haproxy; stop_relay; }
+targets() { echo direct relay ${HAPROXY:+haproxy} harp; }
+url_of() { case $1 in direct) echo "$DIRECT" ;; relay) echo "$RELAY" ;; haproxy) echo "$HAPROXY" ;; harp) echo "$HARP" ;; esac; }
+pid_of() { case $1 in relay) echo "$RELAY_PID" ;; haproxy) echo "$HAPROXY_PID" ;; harp) echo "$HARP_PID" ;; *) echo "" ;; esac; }
 
 echo "harp benchmark suite · $(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) cores · harp $(git rev-parse --short HEAD)$(git diff --quiet || echo +dirty) · $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)$(command -v haproxy >/dev/null && haproxy -v | head -1 | awk '{print " · HAProxy", $3}')"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)$(awake_note)"
 echo
 
 if wants get; then
     start_serve
-    start_haproxy
+    start_proxies
     R="$TMP/get"
     # rows: route conns target rate p50 p99 p999 errors proxy_ticks requests machine_ticks duration_us proxy_sys_ticks
     for rep in $(seq "$REPEATS"); do
@@ -134,25 +163,25 @@ if wants get; then
         done
         log "small GETs: repeat $rep of $REPEATS done"
     done
-    stop_haproxy
+    stop_proxies
     stop_serve
-    echo "| route | conns | metric | direct | plain HAProxy | harp | harp ÷ direct | HAProxy − direct | **harp − direct** |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| route | conns | metric | direct | null relay | plain HAProxy | harp | harp ÷ direct | relay − direct | HAProxy − direct | **harp − direct** |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for route in public user; do
         name=$([[ $route == public ]] && echo "PUBLIC" || echo "USER, cached session")
         for conns in 1 16 64; do
-            d=$(med "$R" 4 $route $conns direct); a=$(med "$R" 4 $route $conns haproxy); h=$(med "$R" 4 $route $conns harp)
-            echo "| $name | $conns | requests/s | $d | ${a:-–} | $h | $(ratio "$h" "$d") | | |"
+            d=$(med "$R" 4 $route $conns direct); r=$(med "$R" 4 $route $conns relay); a=$(med "$R" 4 $route $conns haproxy); h=$(med "$R" 4 $route $conns harp)
+            echo "| $name | $conns | requests/s | $d | $r | ${a:-–} | $h | $(ratio "$h" "$d") | | | |"
             for k in 5:p50 6:p99 7:p99.9; do
-                d=$(med "$R" "${k%%:*}" $route $conns direct); a=$(med "$R" "${k%%:*}" $route $conns haproxy); h=$(med "$R" "${k%%:*}" $route $conns harp)
-                echo "| $name | $conns | latency ${k#*:} | $(us "$d") | $(us "$a") | $(us "$h") | $(ratio "$h" "$d") | $(diff_us "$a" "$d") | **$(diff_us "$h" "$d")** |"
+                d=$(med "$R" "${k%%:*}" $route $conns direct); r=$(med "$R" "${k%%:*}" $route $conns relay); a=$(med "$R" "${k%%:*}" $route $conns haproxy); h=$(med "$R" "${k%%:*}" $route $conns harp)
+                echo "| $name | $conns | latency ${k#*:} | $(us "$d") | $(us "$r") | $(us "$a") | $(us "$h") | $(ratio "$h" "$d") | $(diff_us "$r" "$d") | $(diff_us "$a" "$d") | **$(diff_us "$h" "$d")** |"
             done
             cpu() { awk -F'\t' -v r=$route -v c=$conns -v t="$1" -v hz="$HZ" '$1==r && $2==c && $3==t {k+=$9; s+=$13; n+=$10} END {if (n) printf "%.0f µs (kernel %.0f µs)", k/hz*1e6/n, s/hz*1e6/n; else printf "–"}' "$R"; }
-            echo "| $name | $conns | proxy CPU per request | | $(cpu haproxy) | $(cpu harp) | | | |"
+            echo "| $name | $conns | proxy CPU per request | | $(cpu relay) | $(cpu haproxy) | $(cpu harp) | | | | |"
             mcpu() { awk -F'\t' -v r=$route -v c=$conns -v t="$1" -v hz="$HZ" '$1==r && $2==c && $3==t {k+=$11; n+=$10} END {if (n) printf "%.0f µs", k/hz*1e6/n; else printf "–"}' "$R"; }
             busy() { awk -F'\t' -v r=$route -v c=$conns -v t="$1" -v hz="$HZ" '$1==r && $2==c && $3==t {k+=$11; d+=$12} END {if (d) printf "%.2f", k/hz*1e6/d; else printf "–"}' "$R"; }
-            echo "| $name | $conns | machine CPU per request (every process) | $(mcpu direct) | $(mcpu haproxy) | $(mcpu harp) | | | |"
-            echo "| $name | $conns | machine busy (cores of $(nproc)) | $(busy direct) | $(busy haproxy) | $(busy harp) | | | |"
+            echo "| $name | $conns | machine CPU per request (every process) | $(mcpu direct) | $(mcpu relay) | $(mcpu haproxy) | $(mcpu harp) | | | | |"
+            echo "| $name | $conns | machine busy (cores of $(nproc)) | $(busy direct) | $(busy relay) | $(busy haproxy) | $(busy harp) | | | | |"
         done
     done
     errors=$(awk -F'\t' '{e+=$8} END {print e+0}' "$R")
@@ -164,7 +193,7 @@ fi
 
 if wants stream; then
     start_serve
-    start_haproxy
+    start_proxies
     R="$TMP/stream"
     truncate -s "$GIB" "$TMP/upload.bin"  # sparse: reading it costs no disk
     # Warm-up, not measured: a fresh stand-in's first large upload is several times slower than
@@ -191,18 +220,18 @@ if wants stream; then
         done
         log "1 GiB transfers: repeat $rep of $STREAM_REPEATS done ($(awk -F'\t' -v n=$(( $(targets | wc -w) * 2 )) '{a[NR]=$1" "$2" "int($3/1048576)} END {for (i = NR - n + 1; i <= NR; i++) printf "%s MiB/s; ", a[i]}' "$R"))"
     done
-    stop_haproxy
+    stop_proxies
     stop_serve
     mib() { [[ -z "$1" ]] && { echo "–"; return; }; awk -v v="$1" 'BEGIN{printf "%.0f", v/1048576}'; }
-    echo "| 1 GiB, one connection (curl) | metric | direct | plain HAProxy | harp | **harp ÷ direct** | HAProxy ÷ direct |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| 1 GiB, one connection (curl) | metric | direct | null relay | plain HAProxy | harp | **harp ÷ direct** | relay ÷ direct | HAProxy ÷ direct |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     for dir in download upload; do
-        d=$(med "$R" 3 $dir direct); a=$(med "$R" 3 $dir haproxy); h=$(med "$R" 3 $dir harp)
-        echo "| $dir | MiB/s | $(mib "$d") | $(mib "$a") | $(mib "$h") | **$(ratio "$h" "$d")** | $(ratio "$a" "$d") |"
+        d=$(med "$R" 3 $dir direct); r=$(med "$R" 3 $dir relay); a=$(med "$R" 3 $dir haproxy); h=$(med "$R" 3 $dir harp)
+        echo "| $dir | MiB/s | $(mib "$d") | $(mib "$r") | $(mib "$a") | $(mib "$h") | **$(ratio "$h" "$d")** | $(ratio "$r" "$d") | $(ratio "$a" "$d") |"
         cpu() { awk -F'\t' -v d=$dir -v t="$1" -v hz="$HZ" '$1==d && $2==t {k+=$4; n++} END {if (n) printf "%.2f", k/hz/n; else printf "–"}' "$R"; }
-        echo "| $dir | proxy CPU s per GiB | | $(cpu haproxy) | $(cpu harp) | | |"
+        echo "| $dir | proxy CPU s per GiB | | $(cpu relay) | $(cpu haproxy) | $(cpu harp) | | | |"
         mcpu() { awk -F'\t' -v d=$dir -v t="$1" -v hz="$HZ" '$1==d && $2==t {k+=$5; n++} END {if (n) printf "%.2f", k/hz/n; else printf "–"}' "$R"; }
-        echo "| $dir | machine CPU s per GiB (every process) | $(mcpu direct) | $(mcpu haproxy) | $(mcpu harp) | | |"
+        echo "| $dir | machine CPU s per GiB (every process) | $(mcpu direct) | $(mcpu relay) | $(mcpu haproxy) | $(mcpu harp) | | | |"
     done
     echo
     echo "harp's peak RSS (VmHWM) over all the transfers above: **$(( ${PEAK_KIB:-0} / 1024 )) MiB** (RSS at the end: $(( ${RSS_KIB:-0} / 1024 )) MiB)."
@@ -220,20 +249,20 @@ if wants ws; then
     # The client is a process of its own (the ExApp and harp run under `serve`), so every
     # path crosses the same number of processes.
     start_serve
-    start_haproxy
+    start_proxies
     ws_url() { local u; u=$(url_of "$1"); echo "ws://${u#http://}/ws"; }
     args=()
     for target in $(targets); do args+=(--target "$target=$(ws_url $target)"); done
     echo
     if [[ -n "$HAPROXY" ]]; then
-        echo "| scenario | metric | direct | plain HAProxy | harp | harp ÷ direct |"
-        echo "|---|---|---|---|---|---|"
+        echo "| scenario | metric | direct | null relay | plain HAProxy | harp | harp ÷ direct | relay ÷ direct | HAProxy ÷ direct |"
+        echo "|---|---|---|---|---|---|---|---|---|"
     else
-        echo "| scenario | metric | direct | harp | harp ÷ direct |"
-        echo "|---|---|---|---|---|"
+        echo "| scenario | metric | direct | null relay | harp | harp ÷ direct | relay ÷ direct |"
+        echo "|---|---|---|---|---|---|---|"
     fi
     "$BENCH" ws-echo "${args[@]}" --conns 1,64 --secs "$DURATION" --repeats "$REPEATS"
-    stop_haproxy
+    stop_proxies
     stop_serve
 fi
 echo

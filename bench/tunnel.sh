@@ -19,6 +19,11 @@
 #   BENCH_DURATION=5   seconds per wrk run        BENCH_REPEATS=3   repeats (medians are reported)
 #   BENCH_KEEP=1       keep the temp dir (configs, logs, raw wrk output) and print its path
 #   BENCH_NO_BUILD=1   skip `cargo build --release -p harp` (use the existing target/release/harp)
+#   BENCH_SCENARIOS="small_c1 big_c4"  run only these scenarios (default: all four)
+#   BENCH_HUGE_REPEATS=N  1 GiB downloads per path (default: BENCH_REPEATS; 0 skips them)
+#   HARP_BIN=path      another harp binary (e.g. a profiling build; implies no build)
+#   BENCH_AWAKE=1      keep every vCPU busy with an idle-priority spinner (bench/lib.sh): for
+#                      one-connection latency, without the cost of waking halted vCPUs
 #   FRPC_BIN / FRPS_BIN  frp binaries (default .peers/bin/{frpc,frps}, see scripts/install-peers.sh)
 # Needs: wrk, nginx (Debian: apt-get install -y nginx-light wrk; no openssl: harp makes the
 # certificates), curl, python3 (free ports only), cargo.
@@ -30,7 +35,8 @@ DURATION="${BENCH_DURATION:-5}"
 REPEATS="${BENCH_REPEATS:-3}"
 FRPC_BIN="${FRPC_BIN:-${ROOT}/.peers/bin/frpc}"
 FRPS_BIN="${FRPS_BIN:-${ROOT}/.peers/bin/frps}"
-HARP_BIN="${ROOT}/target/release/harp"
+if [[ -n "${HARP_BIN:-}" ]]; then BENCH_NO_BUILD=1; fi
+HARP_BIN="${HARP_BIN:-${ROOT}/target/release/harp}"
 KEY="benchkey"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -63,6 +69,10 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "${SCRIPT_DIR}/lib.sh"
+start_awake_spinners
+PIDS+=("${SPINNERS[@]}")
 trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -243,7 +253,12 @@ PIDS+=($!)
 # --- measurements ------------------------------------------------------------------------------
 # scenario: name|path|connections|threads|close (1: "Connection: close", a new tunnel connection
 # per request, which exercises frp's work-connection hand-off rather than the byte relay)
-SCENARIOS=("small_c1|/small|1|1|0" "small_c64|/small|64|2|0" "close_c8|/small|8|2|1" "big_c4|/big|4|2|0")
+ALL_SCENARIOS=("small_c1|/small|1|1|0" "small_c64|/small|64|2|0" "close_c8|/small|8|2|1" "big_c4|/big|4|2|0")
+SCENARIOS=()
+for sc in "${ALL_SCENARIOS[@]}"; do
+    if [[ -z "${BENCH_SCENARIOS:-}" || " ${BENCH_SCENARIOS} " == *" ${sc%%|*} "* ]]; then SCENARIOS+=("$sc"); fi
+done
+[[ ${#SCENARIOS[@]} -gt 0 ]] || die "BENCH_SCENARIOS=\"${BENCH_SCENARIOS:-}\" names none of: small_c1 small_c64 close_c8 big_c4"
 TARGETS=("direct|$P_NGINX" "frps|$P_A" "harp|$P_B" "harpc|$P_C")
 # results.tsv: scenario target rep req_s p50_us p99_us mib_s socket_errors non2xx
 #              server_cpu_ticks frpc_cpu_ticks requests (CPU: the path's frps or harp, and its frpc)
@@ -311,7 +326,7 @@ done
 # One 1 GiB download per path, one stream each (curl), interleaved, REPEATS times.
 HUGE="$TMP/huge.tsv"
 : >"$HUGE"
-for rep in $(seq "$REPEATS"); do
+for rep in $(seq "${BENCH_HUGE_REPEATS:-$REPEATS}"); do
     for tg in "${TARGETS[@]}"; do
         IFS='|' read -r tname port <<<"$tg"
         bps=$(curl -s -o /dev/null --max-time 300 -w '%{speed_download} %{size_download}' "http://127.0.0.1:$port/huge") || die "1 GiB download via $tname failed"
@@ -365,7 +380,7 @@ cpu_s() { awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN { printf "%.1f s", (b - a) 
 echo
 echo "### Tunnel: harp vs frps 0.65.0 (same run, interleaved; medians of $REPEATS × ${DURATION} s)"
 echo
-echo "$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo) · harp $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)') · frp $("$FRPS_BIN" --version) · $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}') · $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC') · $(nproc) cores · $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo) · harp $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)') · frp $("$FRPS_BIN" --version) · $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}') · $(nginx -v 2>&1 | sed 's/^nginx version: //')$(awake_note)"
 echo
 echo "| scenario | metric | direct (nginx) | via frps + frpc | via harp + frpc | via harp + harp tunnel | frps ÷ direct | harp ÷ direct | **harp ÷ frps** | **harp + harp tunnel ÷ frps** |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -392,7 +407,7 @@ for sc in "${SCENARIOS[@]}"; do
     done
 done
 d=$(huge_median direct); a=$(huge_median frps); b=$(huge_median harp); c=$(huge_median harpc)
-echo "| 1 GiB GET, one stream (curl) | MiB/s | $(fmt_num "$d" 0) | $(fmt_num "$a" 0) | $(fmt_num "$b" 0) | $(fmt_num "$c" 0) | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** | **$(ratio "$c" "$a")** |"
+[[ "${BENCH_HUGE_REPEATS:-$REPEATS}" == 0 ]] || echo "| 1 GiB GET, one stream (curl) | MiB/s | $(fmt_num "$d" 0) | $(fmt_num "$a" 0) | $(fmt_num "$b" 0) | $(fmt_num "$c" 0) | $(ratio "$a" "$d") | $(ratio "$b" "$d") | **$(ratio "$b" "$a")** | **$(ratio "$c" "$a")** |"
 echo
 echo "| process | RSS idle (after login) | RSS peak during the run | RSS at the end | CPU time over all runs |"
 echo "|---|---|---|---|---|"
@@ -416,4 +431,4 @@ echo
 echo "Ratios: throughput and latency ÷ the column named; for latency a ratio above 1 is slower."
 echo "All processes (wrk, nginx with 1 worker, frps, harp, both frpc, harp tunnel) share the machine's cores;"
 echo "load average (1/5/15 min) before the runs: ${LOAD_START}, after: ${LOAD_END}."
-echo "Command: \`bash bench/tunnel.sh\` (BENCH_DURATION=$DURATION BENCH_REPEATS=$REPEATS)."
+echo "Command: \`bash bench/tunnel.sh\` (${BENCH_AWAKE:+BENCH_AWAKE=$BENCH_AWAKE }BENCH_DURATION=$DURATION BENCH_REPEATS=$REPEATS${BENCH_SCENARIOS:+ BENCH_SCENARIOS=\"$BENCH_SCENARIOS\"}${BENCH_HUGE_REPEATS:+ BENCH_HUGE_REPEATS=$BENCH_HUGE_REPEATS})."

@@ -4,6 +4,7 @@
 
 mod client;
 mod cold_auth;
+mod relay;
 mod serve;
 mod setup;
 mod startup;
@@ -44,7 +45,7 @@ enum Scenario {
     /// WebSocket echo round trips, direct and through harp (or through the given targets).
     WsEcho {
         /// `name=ws://...`, in table order (e.g. `direct=ws://127.0.0.1:8000/ws`); the ratio
-        /// column is harp ÷ direct. Without any, own stand-ins and harp are started.
+        /// columns are harp ÷ direct, then each other target ÷ direct. Without any, own stand-ins and harp are started.
         #[arg(long = "target", value_parser = parse_target)]
         targets: Vec<(String, String)>,
         #[arg(long, value_delimiter = ',', default_value = "1,64")]
@@ -53,6 +54,12 @@ enum Scenario {
         secs: u64,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+    },
+    /// The null relay (read/write threads, nothing else) in front of `--to`: prints
+    /// `READY http://<addr>`, runs until killed.
+    Relay {
+        #[arg(long)]
+        to: std::net::SocketAddr,
     },
     /// harp's memory per idle WebSocket.
     WsIdle {
@@ -85,6 +92,7 @@ async fn main() -> ExitCode {
             repeats,
         } => ws::run_echo(&targets, &conns, secs, repeats).await,
         Scenario::WsIdle { count } => ws::run_idle(count).await,
+        Scenario::Relay { to } => relay::run(to),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

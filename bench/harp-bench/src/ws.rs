@@ -104,9 +104,19 @@ pub async fn run_echo(
             }
         }
         let medians: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
-        let ratio = |v: &[f64]| match (harp, direct) {
-            (Some(h), Some(d)) if v[d] > 0.0 => format!("{:.2}×", v[h] / v[d]),
-            _ => "–".to_string(),
+        // harp ÷ direct first, then every other path ÷ direct, in table order.
+        let others = (0..targets.len()).filter(|&i| Some(i) != harp && Some(i) != direct);
+        let order: Vec<usize> = harp.into_iter().chain(others).collect();
+        let ratio = |v: &[f64]| {
+            let cell = |i: usize| match direct {
+                Some(d) if v[d] > 0.0 => format!("{:.2}×", v[i] / v[d]),
+                _ => "–".to_string(),
+            };
+            order
+                .iter()
+                .map(|&i| cell(i))
+                .collect::<Vec<_>>()
+                .join(" | ")
         };
         let cells = |v: &[String]| v.join(" | ");
         let rate_cells: Vec<String> = medians.iter().map(|r| format!("{r:.0}")).collect();

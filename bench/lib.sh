@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Shared by the benchmark scripts (sourced, not run).
+
+# BENCH_AWAKE=1: one idle-priority (SCHED_IDLE) busy loop per vCPU, so that no vCPU halts
+# between messages and no path pays for waking a halted vCPU (on this VM that wake-up is most of
+# a one-connection round trip, and it varies from run to run). The spinners run only when
+# nothing else wants the core. Sets SPINNERS (their PIDs; the caller kills them on exit).
+SPINNERS=()
+start_awake_spinners() {
+    [[ "${BENCH_AWAKE:-0}" == 1 ]] || return 0
+    local c
+    for ((c = 0; c < $(nproc); c++)); do
+        taskset -c "$c" chrt --idle 0 sh -c 'while :; do :; done' &
+        SPINNERS+=($!)
+    done
+    printf '[bench] BENCH_AWAKE=1: %s idle-priority spinners keep the vCPUs awake\n' "${#SPINNERS[@]}" >&2
+}
+stop_awake_spinners() {
+    [[ ${#SPINNERS[@]} -gt 0 ]] && kill "${SPINNERS[@]}" 2>/dev/null
+    SPINNERS=()
+}
+awake_note() { [[ ${#SPINNERS[@]} -gt 0 ]] && echo " · BENCH_AWAKE=1 (vCPUs kept awake by idle-priority spinners)"; }
