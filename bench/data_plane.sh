@@ -30,6 +30,8 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "${SCRIPT_DIR}/lib.sh"
 DURATION="${BENCH_DURATION:-5}"
 REPEATS="${BENCH_REPEATS:-3}"
 HARP_BIN_GIVEN="${HARP_BIN:+1}"
@@ -171,21 +173,7 @@ code=$(curl -s -o "$TMP/storage.out" -w '%{http_code}' --max-time 5 -X POST -H "
 [[ "$code" == 204 ]] || die "exapp_storage answered $code: $(cat "$TMP/storage.out")"
 
 # --- plain HAProxy: no authentication, one server = the sample ExApp ---------------------------
-cat >"$TMP/haproxy.cfg" <<EOF
-global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 30s
-    timeout client 30s
-    timeout server 1800s
-    timeout tunnel 1800s
-frontend exapps
-    bind 127.0.0.1:$P_HAPROXY
-    default_backend exapp
-backend exapp
-    server exapp $EXAPP
-EOF
+plain_haproxy_cfg "$P_HAPROXY" "$EXAPP" >"$TMP/haproxy.cfg"
 haproxy -c -q -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 || die "haproxy config: $(cat "$TMP/haproxy-check.log")"
 haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
 PIDS+=($!)

@@ -20,3 +20,23 @@ stop_awake_spinners() {
     SPINNERS=()
 }
 awake_note() { [[ ${#SPINNERS[@]} -gt 0 ]] && echo " · BENCH_AWAKE=1 (vCPUs kept awake by idle-priority spinners)"; }
+
+# The plain-HAProxy reference: `mode http`, no authentication, one server. Prints the config for
+# a listener on 127.0.0.1:$1 in front of $2 (host:port).
+plain_haproxy_cfg() {
+    cat <<EOF
+global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 30s
+    timeout client 30s
+    timeout server 1800s
+    timeout tunnel 1800s
+frontend exapps
+    bind 127.0.0.1:$1
+    default_backend exapp
+backend exapp
+    server exapp $2
+EOF
+}

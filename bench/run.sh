@@ -94,20 +94,7 @@ start_haproxy() {
     HAPROXY=""
     command -v haproxy >/dev/null || { log "haproxy not installed: no plain-HAProxy column"; return 0; }
     local port; port=$(free_port)
-    cat >"$TMP/haproxy.cfg" <<EOF
-global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 30s
-    timeout client 30s
-    timeout server 1800s
-frontend exapps
-    bind 127.0.0.1:$port
-    default_backend exapp
-backend exapp
-    server exapp ${DIRECT#http://}
-EOF
+    plain_haproxy_cfg "$port" "${DIRECT#http://}" >"$TMP/haproxy.cfg"
     haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
     HAPROXY_PID=$!
     for _ in $(seq 100); do
