@@ -16,10 +16,12 @@ start_awake_spinners() {
     printf '[bench] BENCH_AWAKE=1: %s idle-priority spinners keep the vCPUs awake\n' "${#SPINNERS[@]}" >&2
 }
 stop_awake_spinners() {
-    [[ ${#SPINNERS[@]} -gt 0 ]] && kill "${SPINNERS[@]}" 2>/dev/null
+    if [[ ${#SPINNERS[@]} -gt 0 ]]; then kill "${SPINNERS[@]}" 2>/dev/null || true; fi
     SPINNERS=()
 }
-awake_note() { [[ ${#SPINNERS[@]} -gt 0 ]] && echo " · BENCH_AWAKE=1 (vCPUs kept awake by idle-priority spinners)"; }
+awake_note() {
+    if [[ ${#SPINNERS[@]} -gt 0 ]]; then echo " · BENCH_AWAKE=1 (vCPUs kept awake by idle-priority spinners)"; fi
+}
 
 # The plain-HAProxy reference: `mode http`, no authentication, one server. Prints the config for
 # a listener on 127.0.0.1:$1 in front of $2 (host:port).
