@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # Shared by the benchmark scripts (sourced, not run).
 
-# BENCH_AWAKE=1: one idle-priority (SCHED_IDLE) busy loop per vCPU, so that no vCPU halts
-# between messages and no path pays for waking a halted vCPU (on this VM that wake-up is most of
-# a one-connection round trip, and it varies from run to run). The spinners run only when
-# nothing else wants the core. Sets SPINNERS (their PIDs; the caller kills them on exit).
-SPINNERS=()
-start_awake_spinners() {
+# BENCH_AWAKE=1: keep the vCPUs from halting while idle, so that no path pays for waking a
+# halted vCPU (on this VM that wake-up is most of a one-connection round trip, and it varies from
+# run to run). It asks the kernel for a CPU latency of 0 (PM QoS, /dev/cpu_dma_latency, held
+# open by a `sleep` for the run): the idle loop then polls instead of halting. An earlier version
+# ran one SCHED_IDLE busy loop per vCPU instead; `perf sched` showed those loops holding off
+# ksoftirqd for seconds per minute on this kernel, which put millisecond tails on the network
+# path. Sets AWAKE_PID (the caller kills it on exit; closing the file ends the request).
+AWAKE_PID=""
+start_awake() {
     [[ "${BENCH_AWAKE:-0}" == 1 ]] || return 0
-    local c
-    for ((c = 0; c < $(nproc); c++)); do
-        taskset -c "$c" chrt --idle 0 sh -c 'while :; do :; done' &
-        SPINNERS+=($!)
-    done
-    printf '[bench] BENCH_AWAKE=1: %s idle-priority spinners keep the vCPUs awake\n' "${#SPINNERS[@]}" >&2
+    [[ -w /dev/cpu_dma_latency ]] \
+        || { printf '[bench] ERROR: BENCH_AWAKE=1 needs write access to /dev/cpu_dma_latency (root)\n' >&2; exit 1; }
+    # The kernel reads the value as hex text; "0" is a latency of 0 µs.
+    (exec 3>/dev/cpu_dma_latency && printf 0 >&3 && exec sleep infinity) &
+    AWAKE_PID=$!
+    printf '[bench] BENCH_AWAKE=1: CPU latency request 0 µs (the idle vCPUs poll instead of halting)\n' >&2
 }
-stop_awake_spinners() {
-    if [[ ${#SPINNERS[@]} -gt 0 ]]; then kill "${SPINNERS[@]}" 2>/dev/null || true; fi
-    SPINNERS=()
+stop_awake() {
+    if [[ -n "$AWAKE_PID" ]]; then kill "$AWAKE_PID" 2>/dev/null || true; fi
+    AWAKE_PID=""
 }
 awake_note() {
-    if [[ ${#SPINNERS[@]} -gt 0 ]]; then echo " · BENCH_AWAKE=1 (vCPUs kept awake by idle-priority spinners)"; fi
+    if [[ -n "$AWAKE_PID" ]]; then echo " · BENCH_AWAKE=1 (idle vCPUs poll: PM QoS CPU latency 0)"; fi
 }
 
 # The plain-HAProxy reference: `mode http`, no authentication, one server. Prints the config for

@@ -15,10 +15,9 @@
 #   BENCH_STREAM_REPEATS=5                  # 1 GiB transfers each way per path (median)
 #   BENCH_ONLY="get stream"                 # a subset: get stream cold ws idle startup
 #   HARP_BIN=... BENCH_NO_BUILD=1           # measure a given binary
-#   BENCH_AWAKE=1                           # keep every vCPU busy with an idle-priority spinner
-#       (SCHED_IDLE: it runs only when nothing else wants the core), so that no path pays for
-#       waking a halted vCPU. For one-connection latency; "machine" CPU figures then count the
-#       spinners and mean nothing.
+#   BENCH_AWAKE=1                           # idle vCPUs poll instead of halting (PM QoS CPU
+#       latency 0, bench/lib.sh; needs root), so that no path pays for waking a halted vCPU.
+#       For one-connection latency.
 # Needs wrk and curl; haproxy for the reference column (Debian: apt-get install -y wrk curl
 # haproxy); without haproxy that column is left empty.
 set -euo pipefail
@@ -43,7 +42,7 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 cleanup() {
     [[ -n "$HAPROXY_PID" ]] && kill "$HAPROXY_PID" 2>/dev/null
     [[ -n "$RELAY_PID" ]] && kill "$RELAY_PID" 2>/dev/null
-    stop_awake_spinners
+    stop_awake
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -55,7 +54,7 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
 fi
 [[ -x "$HARP_BIN" && -x "$BENCH" ]] || die "$HARP_BIN or $BENCH missing"
 
-start_awake_spinners
+start_awake
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }

@@ -22,8 +22,8 @@
 #   BENCH_SCENARIOS="small_c1 big_c4"  run only these scenarios (default: all four)
 #   BENCH_HUGE_REPEATS=N  1 GiB downloads per path (default: BENCH_REPEATS; 0 skips them)
 #   HARP_BIN=path      another harp binary (e.g. a profiling build; implies no build)
-#   BENCH_AWAKE=1      keep every vCPU busy with an idle-priority spinner (bench/lib.sh): for
-#                      one-connection latency, without the cost of waking halted vCPUs
+#   BENCH_AWAKE=1      idle vCPUs poll instead of halting (PM QoS CPU latency 0, bench/lib.sh;
+#                      needs root): one-connection latency without the cost of waking halted vCPUs
 #   FRPC_BIN / FRPS_BIN  frp binaries (default .peers/bin/{frpc,frps}, see scripts/install-peers.sh)
 # Needs: wrk, nginx (Debian: apt-get install -y nginx-light wrk; no openssl: harp makes the
 # certificates), curl, python3 (free ports only), cargo.
@@ -53,7 +53,6 @@ PIDS=()
 cleanup() {
     local rc=$?
     set +e
-    rm -f "${TMP}/sampling"
     [[ -n "${WRK_PID:-}" ]] && kill "$WRK_PID" 2>/dev/null
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${PIDS[@]}"; do
@@ -71,8 +70,8 @@ cleanup() {
 trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 source "${SCRIPT_DIR}/lib.sh"
-start_awake_spinners
-PIDS+=("${SPINNERS[@]}")
+start_awake
+if [[ -n "$AWAKE_PID" ]]; then PIDS+=("$AWAKE_PID"); fi
 trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -100,6 +99,7 @@ wait_until() {
 http_ok() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" == 200 ]]; }
 alive() { kill -0 "$1" 2>/dev/null; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # --- build -------------------------------------------------------------------------------------
@@ -235,20 +235,18 @@ for port in "$P_NGINX" "$P_A" "$P_B" "$P_C"; do
 done
 log "clients on all paths up; bodies verified (direct :$P_NGINX, frps :$P_A, harp :$P_B, harp tunnel :$P_C)"
 
-# --- RSS / CPU sampling ------------------------------------------------------------------------
+# --- RSS / CPU readings ------------------------------------------------------------------------
 sleep 1
+# Peak RSS is the kernel's own high-water mark (VmHWM), reset here, just before the idle reading
+# ("5" to clear_refs). Nothing samples during the measurements: a sampler forking every quarter
+# second took one core for milliseconds at a time and showed up in every path's p99.
+for pid in "$FRPS_PID" "$HARP_PID" "$FRPC_A_PID" "$FRPC_B_PID" "$FRPC_C_PID"; do
+    echo 5 2>/dev/null >"/proc/$pid/clear_refs" || log "cannot reset the peak RSS of pid $pid: its peak includes start-up"
+done
 IDLE_FRPS=$(rss_kib "$FRPS_PID"); IDLE_HARP=$(rss_kib "$HARP_PID")
 IDLE_FRPC_A=$(rss_kib "$FRPC_A_PID"); IDLE_FRPC_B=$(rss_kib "$FRPC_B_PID"); IDLE_FRPC_C=$(rss_kib "$FRPC_C_PID")
 CPU0_FRPS=$(cpu_ticks "$FRPS_PID"); CPU0_HARP=$(cpu_ticks "$HARP_PID")
 CPU0_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU0_FRPC_B=$(cpu_ticks "$FRPC_B_PID"); CPU0_FRPC_C=$(cpu_ticks "$FRPC_C_PID")
-touch "$TMP/sampling"
-(
-    while [[ -e "$TMP/sampling" ]]; do
-        echo "$(rss_kib "$FRPS_PID") $(rss_kib "$HARP_PID") $(rss_kib "$FRPC_A_PID") $(rss_kib "$FRPC_B_PID") $(rss_kib "$FRPC_C_PID")"
-        sleep 0.25
-    done >"$TMP/rss.samples"
-) &
-PIDS+=($!)
 
 # --- measurements ------------------------------------------------------------------------------
 # scenario: name|path|connections|threads|close (1: "Connection: close", a new tunnel connection
@@ -338,15 +336,13 @@ for rep in $(seq "${BENCH_HUGE_REPEATS:-$REPEATS}"); do
 done
 huge_median() { awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$HUGE" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] + 0 }'; }
 
-rm -f "$TMP/sampling"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 sleep 0.5
 CPU1_FRPS=$(cpu_ticks "$FRPS_PID"); CPU1_HARP=$(cpu_ticks "$HARP_PID")
 CPU1_FRPC_A=$(cpu_ticks "$FRPC_A_PID"); CPU1_FRPC_B=$(cpu_ticks "$FRPC_B_PID"); CPU1_FRPC_C=$(cpu_ticks "$FRPC_C_PID")
 END_FRPS=$(rss_kib "$FRPS_PID"); END_HARP=$(rss_kib "$HARP_PID")
-read -r PEAK_FRPS PEAK_HARP PEAK_FRPC_A PEAK_FRPC_B PEAK_FRPC_C < <(awk '
-    { for (i = 1; i <= 5; i++) if ($i > m[i]) m[i] = $i }
-    END { print m[1] + 0, m[2] + 0, m[3] + 0, m[4] + 0, m[5] + 0 }' "$TMP/rss.samples")
+PEAK_FRPS=$(peak_rss_kib "$FRPS_PID"); PEAK_HARP=$(peak_rss_kib "$HARP_PID")
+PEAK_FRPC_A=$(peak_rss_kib "$FRPC_A_PID"); PEAK_FRPC_B=$(peak_rss_kib "$FRPC_B_PID"); PEAK_FRPC_C=$(peak_rss_kib "$FRPC_C_PID")
 HZ=$(getconf CLK_TCK)
 
 # --- report ------------------------------------------------------------------------------------

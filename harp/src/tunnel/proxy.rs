@@ -11,9 +11,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-/// Relay buffer per direction: larger than tokio's 8 KiB default, for bulk transfers through
-/// the tunnel's 6 MiB yamux windows.
-const RELAY_BUF: usize = 64 * 1024;
+/// Relay buffer per direction, on both ends of the tunnel (this server and `harp tunnel`):
+/// larger than tokio's 8 KiB default, for bulk transfers through the tunnel's 6 MiB yamux
+/// windows. Only the pages a read reaches become resident.
+pub const RELAY_BUF: usize = 64 * 1024;
 
 /// Serves the proxy's listener until `stop` fires.
 pub async fn serve(
