@@ -5,9 +5,9 @@
 # halted vCPU (on this VM that wake-up is most of a one-connection round trip, and it varies from
 # run to run). It asks the kernel for a CPU latency of 0 (PM QoS, /dev/cpu_dma_latency, held
 # open by a `sleep` for the run): the idle loop then polls instead of halting. An earlier version
-# ran one SCHED_IDLE busy loop per vCPU instead; `perf sched` showed those loops holding off
-# ksoftirqd for seconds per minute on this kernel, which put millisecond tails on the network
-# path. Sets AWAKE_PID (the caller kills it on exit; closing the file ends the request).
+# ran one SCHED_IDLE busy loop per vCPU instead; `perf sched` showed ksoftirqd waiting behind
+# those loops for 2.5 s of a 3 s trace on this kernel, which put millisecond tails on the
+# network path. Sets AWAKE_PID (the caller kills it on exit; closing the file ends the request).
 AWAKE_PID=""
 start_awake() {
     [[ "${BENCH_AWAKE:-0}" == 1 ]] || return 0
