@@ -7,6 +7,7 @@
 //! - [`control`]: login and the control session;
 //! - [`pool`]: idle work connections per client;
 //! - [`proxy`]: published ports and the user ⇄ work connection relay;
+//! - [`relay`]: the byte relay of both tunnel ends, with buffers that grow with the traffic;
 //! - [`registry`]: who holds which name, port and run id;
 //! - [`report`]: clients, proxies and traffic for operators.
 
@@ -16,6 +17,7 @@ pub mod framed;
 pub mod pool;
 pub mod proxy;
 pub mod registry;
+pub mod relay;
 pub mod report;
 pub mod stats;
 

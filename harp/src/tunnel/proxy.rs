@@ -11,11 +11,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-/// Relay buffer per direction, on both ends of the tunnel (this server and `harp tunnel`):
-/// larger than tokio's 8 KiB default, for bulk transfers through the tunnel's 6 MiB yamux
-/// windows. Only the pages a read reaches become resident.
-pub const RELAY_BUF: usize = 64 * 1024;
-
 /// Serves the proxy's listener until `stop` fires.
 pub async fn serve(
     listener: TcpListener,
@@ -96,9 +91,7 @@ async fn relay(
             return;
         }
         stats.connection_opened();
-        if let Err(e) =
-            tokio::io::copy_bidirectional_with_sizes(&mut user, &mut io, RELAY_BUF, RELAY_BUF).await
-        {
+        if let Err(e) = super::relay::relay(&mut user, &mut io).await {
             tracing::debug!(proxy = name, error = %e, "tunnelled connection ended with an error");
         }
         stats.connection_closed();

@@ -8,7 +8,6 @@ use super::Shared;
 use super::config::Target;
 use crate::tunnel::framed::{FrameReader, FrameWriter};
 use crate::tunnel::pool::Io;
-use crate::tunnel::proxy::RELAY_BUF;
 use frp_wire::{Message, NewWorkConn};
 use std::io;
 use std::sync::Arc;
@@ -127,7 +126,7 @@ async fn work(shared: &Shared, opener: &Opener, run_id: String) -> io::Result<()
     if !leftover.is_empty() {
         local.write_all(&leftover).await?;
     }
-    tokio::io::copy_bidirectional_with_sizes(&mut remote, &mut local, RELAY_BUF, RELAY_BUF).await?;
+    crate::tunnel::relay::relay(&mut remote, &mut local).await?;
     Ok(())
 }
 
